@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/byplatform/byplatform/api"
+	"github.com/byplatform/byplatform/engine"
+	"github.com/byplatform/byplatform/notify"
+	"github.com/byplatform/byplatform/store"
+	"github.com/byplatform/byplatform/token"
+)
+
+// shutdownTimeout bounds a graceful shutdown.
+const shutdownTimeout = 10 * time.Second
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c config
+	fs := newFlagSet("migrate", "Apply the embedded database migrations and exit", stdout)
+	c.databaseFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migrations on %s\n", len(applied), st.Driver())
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c config
+	fs := newFlagSet("serve", "Run the server", stdout)
+	c.serveFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	return srv.run(ctx)
+}
+
+// server is a running byplatform: its store, engine and listeners.
+type server struct {
+	log      *slog.Logger
+	store    *store.Store
+	engine   *engine.Engine
+	registry *prometheus.Registry
+	http     *http.Server
+	httpLn   net.Listener
+}
+
+func newServer(ctx context.Context, c config, log *slog.Logger) (*server, error) {
+	s := &server{log: log, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if s.store, err = c.openStore(ctx, log); err != nil {
+		return nil, err
+	}
+	dbErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byplatform_db_errors_total", Help: "Database errors by operation.",
+	}, []string{"op"})
+	s.registry.MustRegister(dbErrors)
+	s.store.OnError = func(op string, err error) { dbErrors.WithLabelValues(op).Inc() }
+	if _, err := s.store.Migrate(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.engine, err = newEngine(ctx, c, s.store, log); err != nil {
+		s.close()
+		return nil, err
+	}
+	proxies, err := c.proxies()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	front := api.New(s.engine, api.Options{MaxBodyBytes: c.maxBodyBytes,
+		TrustedProxies: proxies, Registry: s.registry, Ready: s.store.Ping, Logger: log})
+	front.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.http = &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if s.httpLn, err = net.Listen("tcp", c.httpAddr); err != nil {
+		s.close()
+		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	return s, nil
+}
+
+func newEngine(ctx context.Context, c config, st *store.Store, log *slog.Logger) (
+	*engine.Engine, error) {
+	keyFile := c.jwtKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(c.dataDir, "jwt.key")
+	}
+	signer, err := token.LoadOrCreateKey(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("jwt key: %w", err)
+	}
+	codeKey, err := loadOrCreateSecret(filepath.Join(c.dataDir, "code.key"), 32)
+	if err != nil {
+		return nil, fmt.Errorf("code key: %w", err)
+	}
+	outbox := c.outboxDir
+	if outbox == "" {
+		outbox = filepath.Join(c.dataDir, "outbox")
+	}
+	sender, err := notify.NewFromConfig(c.smtpURL, c.mailFrom, outbox)
+	if err != nil {
+		return nil, err
+	}
+	sso := map[string]*token.SSOVerifier{}
+	for _, p := range []struct {
+		name     string
+		ids, url string
+		defaults func([]string) token.SSOConfig
+	}{
+		{"apple", c.appleClientIDs, c.appleJWKSURL, token.AppleDefaults},
+		{"google", c.googleIDs, c.googleJWKSURL, token.GoogleDefaults},
+	} {
+		if ids := splitList(p.ids); len(ids) > 0 {
+			cfg := p.defaults(ids)
+			cfg.JWKSURL = p.url
+			if sso[p.name], err = token.NewSSOVerifier(cfg); err != nil {
+				return nil, fmt.Errorf("%s sign-in: %w", p.name, err)
+			}
+		}
+	}
+	return engine.New(ctx, engine.Config{Store: st, Signer: signer, Sender: sender,
+		CodeKey: codeKey, SSO: sso, Logger: log})
+}
+
+// run serves until ctx is done, then shuts down within shutdownTimeout.
+func (s *server) run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.httpLn) }()
+	s.log.Info("listening", "http", s.httpLn.Addr().String(), "db", s.store.Driver())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return err
+}
+
+func (s *server) close() {
+	if s.store != nil {
+		s.store.Close()
+	}
+}
