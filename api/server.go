@@ -35,8 +35,10 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Ready reports whether the process can serve (the database answers); nil means
 	// always. It backs GET /healthz.
-	Ready  func(context.Context) error
-	Logger *slog.Logger
+	Ready func(context.Context) error
+	// Control serves POST /connect/control; nil leaves the route out.
+	Control PackHandler
+	Logger  *slog.Logger
 }
 
 // Server serves the API. Create it with New; it is safe for concurrent use.
@@ -120,6 +122,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /network/clients", s.authed(s.networkClients))
 	s.mux.HandleFunc("POST /preferences/set-preferences", s.authed(s.setPreferences))
 	s.mux.HandleFunc("POST /feedback/send-feedback", s.authed(s.sendFeedback))
+
+	if s.opts.Control != nil {
+		s.mux.HandleFunc("POST /connect/control", s.authed(s.connectControl))
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

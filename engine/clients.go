@@ -111,6 +111,7 @@ func (e *Engine) RemoveClient(ctx context.Context, c Caller, clientID uuid.UUID)
 		return err
 	}
 	e.log.Info("client removed", "client_id", clientID, "network_id", c.NetworkID)
+	e.forgetProvider(clientID)
 	if p := e.cfg.Presence; p != nil {
 		p.Disconnect(clientID)
 	}

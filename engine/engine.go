@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,11 @@ type Engine struct {
 	store *store.Store
 	log   *slog.Logger
 	names *nameIndex
+
+	provide provideKeys
+	// Counters read by metrics.
+	contractsCreated  atomic.Int64
+	contractsDisputed atomic.Int64
 }
 
 // New builds an engine and loads its in-memory indexes from the store.
@@ -75,6 +81,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Password = DefaultPasswordParams
 	}
 	e := &Engine{cfg: cfg, store: cfg.Store, log: cfg.Logger, names: newNameIndex()}
+	e.provide.keys = make(map[uuid.UUID]map[ProvideMode][]byte)
 	if err := cfg.Store.NetworkNames(ctx, e.names.Add); err != nil {
 		return nil, fmt.Errorf("engine: load network names: %w", err)
 	}

@@ -17,8 +17,12 @@ import (
 
 // Limits on a Message, checked by Validate.
 const (
+	// MaxSubjectSize is the longest Subject, in bytes.
 	MaxSubjectSize = 250
-	MaxBodySize    = 64 << 10
+	// MaxBodySize is the longest Body, in bytes.
+	MaxBodySize = 64 << 10
+	// maxAddressSize is the longest To, in bytes: the longest email address that fits
+	// the SMTP path limit.
 	maxAddressSize = 254
 )
 
@@ -29,7 +33,7 @@ var ErrInvalidMessage = errors.New("invalid message")
 // Message is one message to one recipient.
 type Message struct {
 	// To is an email address (bare, without a display name) or a phone number in E.164
-	// form ("+" and up to 15 digits).
+	// form ("+" and 8 to 15 digits).
 	To string
 	// Subject is a single line of UTF-8 text.
 	Subject string
@@ -110,7 +114,9 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // that email can go out over SMTP while phone numbers, for which there is no SMS gateway,
 // go to an outbox.
 type Router struct {
+	// Email delivers messages to email addresses.
 	Email Sender
+	// Phone delivers messages to phone numbers, those whose To starts with "+".
 	Phone Sender
 }
 

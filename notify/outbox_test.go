@@ -132,11 +132,10 @@ func TestOutboxOrderSurvivesRestartWithClockBehind(t *testing.T) {
 		}
 	}
 	// Files that are not messages neither count nor disturb the order.
-	if err := os.WriteFile(filepath.Join(dir, "99999999999999999999.txt.bak"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "+9999999999999999999.txt"), nil, 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"99999999999999999999.txt.bak", "+9999999999999999999.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	o, err := NewOutbox(dir)

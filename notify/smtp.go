@@ -36,6 +36,10 @@ type SMTP struct {
 	Timeout time.Duration
 	// LocalName is the name sent with EHLO. Empty means "localhost".
 	LocalName string
+	// RequireTLS makes Send fail, before any message is sent, when a smtp:// server does
+	// not offer STARTTLS. Without it such a server gets the message in plain text, which
+	// an attacker on the path can force by hiding the offer.
+	RequireTLS bool
 
 	addr        string // host:port
 	host        string
@@ -147,9 +151,13 @@ func (s *SMTP) deliver(ctx context.Context, to string, msg []byte) error {
 	if err := c.Hello(cmp.Or(s.LocalName, "localhost")); err != nil {
 		return err
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok && !s.implicitTLS {
-		if err := c.StartTLS(tlsConfig); err != nil {
-			return fmt.Errorf("STARTTLS: %w", err)
+	if !s.implicitTLS {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(tlsConfig); err != nil {
+				return fmt.Errorf("STARTTLS: %w", err)
+			}
+		} else if s.RequireTLS {
+			return errors.New("server does not offer STARTTLS and TLS is required")
 		}
 	}
 	if s.hasUser {
@@ -206,8 +214,11 @@ func (s *SMTP) format(m Message, now time.Time) ([]byte, error) {
 	b.WriteString("MIME-Version: 1.0\n")
 	b.WriteString("Content-Type: text/plain; charset=utf-8\n")
 	b.WriteString("Content-Transfer-Encoding: quoted-printable\n\n")
+	// Line ends become plain LF first: the quoted-printable writer mishandles a lone CR
+	// that is followed, later on, by an LF.
+	body := strings.ReplaceAll(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\r", "\n")
 	qp := quotedprintable.NewWriter(&b)
-	if _, err := qp.Write([]byte(m.Body)); err != nil {
+	if _, err := qp.Write([]byte(body)); err != nil {
 		return nil, err
 	}
 	if err := qp.Close(); err != nil {
@@ -217,11 +228,13 @@ func (s *SMTP) format(m Message, now time.Time) ([]byte, error) {
 }
 
 // encodeSubject returns s as a Subject header value. Printable ASCII goes as it is; anything
-// else, and text that looks like an encoded word itself, becomes RFC 2047 Q-encoded words
-// folded onto lines of at most 76 characters. mime.QEncoding would pass "=?...?=" through
+// else, text with spaces at either end (which readers trim) and text that looks like an
+// encoded word itself become RFC 2047 Q-encoded words folded onto lines of at most 76
+// characters. mime.QEncoding would pass "=?...?=" through
 // unencoded, letting a subject decode as something other than what was sent.
 func encodeSubject(s string) string {
-	if !strings.Contains(s, "=?") && !strings.ContainsFunc(s, notPrintableASCII) {
+	if !strings.Contains(s, "=?") && !strings.ContainsFunc(s, notPrintableASCII) &&
+		strings.Trim(s, " ") == s {
 		return s
 	}
 	const (

@@ -369,20 +369,24 @@ func TestSMTPFailures(t *testing.T) {
 	cert, roots := testCert(t)
 	_, otherRoots := testCert(t)
 	cases := []struct {
-		name     string
-		srv      fakeConfig
-		userinfo string
-		roots    *x509.CertPool
+		name       string
+		srv        fakeConfig
+		userinfo   string
+		roots      *x509.CertPool
+		requireTLS bool
 	}{
-		{"a wrong password", fakeConfig{user: "mailer", pass: "secret"}, "mailer:guess", roots},
-		{"a server that wants auth", fakeConfig{user: "mailer", pass: "secret"}, "", roots},
-		{"a rejected recipient", fakeConfig{rejectRcpt: true}, "", roots},
-		{"an untrusted STARTTLS certificate", fakeConfig{cert: cert}, "", otherRoots},
+		{"a wrong password", fakeConfig{user: "mailer", pass: "secret"}, "mailer:guess", roots,
+			false},
+		{"a server that wants auth", fakeConfig{user: "mailer", pass: "secret"}, "", roots, false},
+		{"a rejected recipient", fakeConfig{rejectRcpt: true}, "", roots, false},
+		{"an untrusted STARTTLS certificate", fakeConfig{cert: cert}, "", otherRoots, false},
+		{"no STARTTLS when TLS is required", fakeConfig{}, "", roots, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startFakeSMTP(t, tc.srv)
 			s := newTestSMTP(t, srv.url("smtp", tc.userinfo), tc.roots)
+			s.RequireTLS = tc.requireTLS
 			err := s.Send(context.Background(), testMessage())
 			if err == nil {
 				t.Fatal("Send succeeded")

@@ -17,10 +17,15 @@ import (
 
 // Defaults of SSOConfig.
 const (
-	DefaultSSOLeeway     = time.Minute
+	// DefaultSSOLeeway is the default of SSOConfig.Leeway.
+	DefaultSSOLeeway = time.Minute
+	// DefaultSSOMinRefetch is the default of SSOConfig.MinRefetch.
 	DefaultSSOMinRefetch = time.Minute
-	DefaultSSOMaxKeyAge  = time.Hour
-	DefaultSSOTimeout    = 10 * time.Second
+	// DefaultSSOMaxKeyAge is the default of SSOConfig.MaxKeyAge.
+	DefaultSSOMaxKeyAge = time.Hour
+	// DefaultSSOTimeout is the timeout of the HTTP client used when SSOConfig.HTTPClient
+	// is nil.
+	DefaultSSOTimeout = 10 * time.Second
 )
 
 // MaxJWKSSize is the largest key set document, in bytes, that an SSOVerifier accepts.

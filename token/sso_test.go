@@ -271,7 +271,8 @@ func TestSSOFetchesOnceOnKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	claims := idClaims(clock.Now())
 
-	if _, err := v.Verify(ctx, idToken(t, jwt.SigningMethodRS256, rsaKeyA(), "a", claims)); err != nil {
+	tokenA := idToken(t, jwt.SigningMethodRS256, rsaKeyA(), "a", claims)
+	if _, err := v.Verify(ctx, tokenA); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(DefaultSSOMinRefetch)

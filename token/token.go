@@ -4,9 +4,9 @@
 // The platform's own JWTs (by_jwt and by_client_jwt) are signed with an Ed25519 key that
 // belongs to the server alone, never the TLS key, and name that key in the "kid" header so
 // keys can be rotated. They carry no "exp": a token stays valid for as long as the auth
-// sessions it lists are not revoked, which the caller checks against the store. That
-// matches how deployed clients use them (they keep a token for months and never refresh it
-// on a timer) and keeps revocation in one place.
+// sessions it lists are not revoked, which the caller checks against the store. The API has
+// no route to refresh a token, so an expiry would simply sign clients out, and revoking a
+// session ends its tokens at once, which an expiry alone would not.
 package token
 
 import (
@@ -51,7 +51,8 @@ type Claims struct {
 	// not a valid combination.
 	ClientID, DeviceID uuid.UUID
 	// CreateTime is when the token was created. It travels as RFC 3339 in UTC with whole
-	// seconds, the form every deployed client parses, so Sign drops the sub-second part.
+	// seconds, the plainest form that any RFC 3339 parser takes, so Sign drops the
+	// sub-second part.
 	CreateTime time.Time
 	// SessionIDs are the auth sessions the token belongs to; revoking any of them is the
 	// caller's way to revoke the token.

@@ -34,6 +34,11 @@ type config struct {
 	googleIDs      string
 	googleJWKSURL  string
 	maxBodyBytes   int64
+	connectAddr    string
+	quicAddr       string
+	tlsCert        string
+	tlsKey         string
+	contractHMAC   string
 }
 
 func (c *config) databaseFlags(fs *flag.FlagSet) {
@@ -69,6 +74,16 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.googleJWKSURL, "google-jwks-url",
 		"https://www.googleapis.com/oauth2/v3/certs", "where Google's signing keys are fetched")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", 64<<10, "largest accepted request body")
+	fs.StringVar(&c.connectAddr, "connect-addr", "127.0.0.1:8081",
+		"address of the connect WebSocket (served at / and /connect); may equal --http-addr, "+
+			"empty disables it")
+	fs.StringVar(&c.quicAddr, "quic-addr", "127.0.0.1:8443",
+		"UDP address of the connect QUIC listener; empty disables it")
+	fs.StringVar(&c.tlsCert, "tls-cert", "",
+		"TLS certificate (PEM) for QUIC; empty generates a self-signed one into the data dir")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&c.contractHMAC, "contract-hmac", "legacy",
+		"contract HMAC form: legacy (what deployed clients verify) or standard")
 }
 
 func (c *config) logger(w io.Writer) (*slog.Logger, error) {

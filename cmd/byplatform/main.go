@@ -3,6 +3,7 @@
 //
 //	byplatform [serve] [flags]   run the server (the default)
 //	byplatform migrate [flags]   apply database migrations and exit
+//	byplatform balance add       give a network a transfer balance
 //	byplatform version           print the version
 //
 // Every flag can also be set by an environment variable BYP_<FLAG>, with dashes as
@@ -52,6 +53,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the server (the default command)", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
+		{"balance", "balance add: give a network a transfer balance", runBalance},
 		{"version", "print the version and exit", runVersion},
 	}
 }

@@ -15,11 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/google/uuid"
+
 	"github.com/byplatform/byplatform/api"
+	"github.com/byplatform/byplatform/control"
 	"github.com/byplatform/byplatform/engine"
 	"github.com/byplatform/byplatform/notify"
 	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
+	"github.com/byplatform/byplatform/transport"
 )
 
 // shutdownTimeout bounds a graceful shutdown.
@@ -76,6 +80,13 @@ type server struct {
 	registry *prometheus.Registry
 	http     *http.Server
 	httpLn   net.Listener
+	control  *control.Server
+	connect  *transport.Server
+	// wsHTTP serves the connect WebSocket when it has an address of its own.
+	wsHTTP *http.Server
+	wsLn   net.Listener
+	// quicAddr is where the QUIC listener is bound; nil when it is off.
+	quicAddr net.Addr
 }
 
 func newServer(ctx context.Context, c config, log *slog.Logger) (*server, error) {
@@ -104,9 +115,28 @@ func newServer(ctx context.Context, c config, log *slog.Logger) (*server, error)
 		s.close()
 		return nil, err
 	}
+	if err := s.startConnect(c); err != nil {
+		s.close()
+		return nil, err
+	}
 	front := api.New(s.engine, api.Options{MaxBodyBytes: c.maxBodyBytes,
-		TrustedProxies: proxies, Registry: s.registry, Ready: s.store.Ping, Logger: log})
+		TrustedProxies: proxies, Registry: s.registry, Ready: s.store.Ping, Logger: log,
+		Control: s.control})
 	front.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if c.connectAddr == c.httpAddr {
+		front.Handle("GET /{$}", s.connect)
+		front.Handle("GET /connect", s.connect)
+	} else if c.connectAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /{$}", s.connect)
+		mux.Handle("GET /connect", s.connect)
+		s.wsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		if s.wsLn, err = net.Listen("tcp", c.connectAddr); err != nil {
+			s.close()
+			return nil, fmt.Errorf("listen connect: %w", err)
+		}
+	}
 	s.http = &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -160,27 +190,73 @@ func newEngine(ctx context.Context, c config, st *store.Store, log *slog.Logger)
 		CodeKey: codeKey, SSO: sso, Logger: log})
 }
 
+// startConnect starts the control path and the connect transports.
+func (s *server) startConnect(c config) error {
+	var form control.HMACForm
+	switch c.contractHMAC {
+	case "legacy":
+		form = control.HMACLegacy
+	case "standard":
+		form = control.HMACStandard
+	default:
+		return fmt.Errorf("--contract-hmac: want legacy or standard, got %q", c.contractHMAC)
+	}
+	s.control = control.NewServer(s.engine, control.Options{HMAC: form, Logger: s.log})
+	var err error
+	s.connect, err = transport.New(transport.Options{Auth: s.engine, Logger: s.log,
+		Registry: s.registry,
+		Control: func(ctx context.Context, id uuid.UUID,
+			send func([]byte) bool) transport.ControlSession {
+			return s.control.Open(ctx, id, send)
+		}})
+	if err != nil {
+		return err
+	}
+	s.engine.SetPresence(s.connect)
+	if c.quicAddr == "" {
+		return nil
+	}
+	tlsConf, fingerprint, err := transport.LoadOrCreateTLS(c.tlsCert, c.tlsKey, c.dataDir)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	if s.quicAddr, err = s.connect.ListenQUIC(c.quicAddr, tlsConf); err != nil {
+		return fmt.Errorf("listen quic: %w", err)
+	}
+	s.log.Info("listening", "quic", s.quicAddr.String(), "tls_sha256", fingerprint)
+	return nil
+}
+
 // run serves until ctx is done, then shuts down within shutdownTimeout.
 func (s *server) run(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.http.Serve(s.httpLn) }()
 	s.log.Info("listening", "http", s.httpLn.Addr().String(), "db", s.store.Driver())
+	if s.wsHTTP != nil {
+		go func() { errc <- s.wsHTTP.Serve(s.wsLn) }()
+		s.log.Info("listening", "connect", s.wsLn.Addr().String())
+	}
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := s.http.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	// Connections first: their control sessions call into the engine and the store.
+	err := s.connect.Close()
+	if s.wsHTTP != nil {
+		err = errors.Join(err, s.wsHTTP.Shutdown(sctx))
 	}
+	err = errors.Join(err, s.http.Shutdown(sctx))
 	return err
 }
 
 func (s *server) close() {
+	if s.connect != nil {
+		s.connect.Close()
+	}
 	if s.store != nil {
 		s.store.Close()
 	}
