@@ -31,7 +31,7 @@ bench:
 	./scripts/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 proto:
-	$(GO) generate ./control/...
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) generate ./control/...
 
 clean:
 	rm -rf bin

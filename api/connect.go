@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 
+	"github.com/byplatform/byplatform/control"
 	"github.com/byplatform/byplatform/engine"
 )
 
@@ -46,13 +49,43 @@ func (s *Server) connectControl(w http.ResponseWriter, r *http.Request, c engine
 	reply, err := s.opts.Control.HandlePack(r.Context(), c.ClientID, pack)
 	out := connectControlResult{Pack: base64.StdEncoding.EncodeToString(reply)}
 	if err != nil {
-		if !engine.IsUserError(err) {
-			requestLog(r.Context()).Info("control pack failed", "client_id", c.ClientID,
-				"err", err)
-		}
-		out.Error = &errorBody{Message: err.Error()}
+		out.Error = &errorBody{Message: s.frameErrors(r, c, err)}
 	}
 	writeJSON(w, out)
+}
+
+// frameErrors turns the joined per-frame failures of a pack into the message a client
+// sees: domain failures and malformed input as they are, anything else as an internal
+// error, logged with the request id.
+func (s *Server) frameErrors(r *http.Request, c engine.Caller, err error) string {
+	var msgs []string
+	for _, e := range leafErrors(err) {
+		switch {
+		case engine.IsUserError(e):
+			var ue *engine.UserError
+			errors.As(e, &ue)
+			msgs = append(msgs, ue.Msg)
+		case errors.Is(e, control.ErrMalformedPack):
+			msgs = append(msgs, e.Error())
+		default:
+			requestLog(r.Context()).Error("control frame failed", "client_id", c.ClientID,
+				"err", e)
+			msgs = append(msgs, "internal error")
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// leafErrors flattens errors.Join trees.
+func leafErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // decodePack reads the pack field as a base64 string or a one-element array of one.

@@ -384,6 +384,17 @@ func (e *env) signUp(userAuth, password, networkName string) string {
 	return res.Network.ByJWT
 }
 
+// randomName returns a network name that is, in all likelihood, far from every other.
+func randomName() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 14)
+	rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return "n" + string(b)
+}
+
 // newClient authorizes a new client and returns its client JWT.
 func (e *env) newClient(bearer, description string) string {
 	e.tb.Helper()

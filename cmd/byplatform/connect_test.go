@@ -140,7 +140,11 @@ func (s *testServer) signUp(t *testing.T, name string) string {
 			code = codeRE.FindString(m.Body)
 		}
 	}
-	var verified struct{ Network struct{ ByJWT string `json:"by_jwt"` } }
+	var verified struct {
+		Network struct {
+			ByJWT string `json:"by_jwt"`
+		}
+	}
 	s.post(t, "/auth/verify", "", map[string]string{"user_auth": email, "verify_code": code},
 		&verified)
 	if verified.Network.ByJWT == "" {

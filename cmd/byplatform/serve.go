@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -202,6 +203,7 @@ func (s *server) startConnect(c config) error {
 		return fmt.Errorf("--contract-hmac: want legacy or standard, got %q", c.contractHMAC)
 	}
 	s.control = control.NewServer(s.engine, control.Options{HMAC: form, Logger: s.log})
+	registerControlStats(s.registry, s.control)
 	var err error
 	s.connect, err = transport.New(transport.Options{Auth: s.engine, Logger: s.log,
 		Registry: s.registry,
@@ -259,5 +261,22 @@ func (s *server) close() {
 	}
 	if s.store != nil {
 		s.store.Close()
+	}
+}
+
+// registerControlStats exports the control path's counters.
+func registerControlStats(reg *prometheus.Registry, c *control.Server) {
+	for name, read := range map[string]func(control.Stats) uint64{
+		"packs_received": func(s control.Stats) uint64 { return s.PacksReceived },
+		"packs_dropped":  func(s control.Stats) uint64 { return s.PacksDropped },
+		"duplicates":     func(s control.Stats) uint64 { return s.Duplicates },
+		"resends":        func(s control.Stats) uint64 { return s.Resends },
+		"gave_up":        func(s control.Stats) uint64 { return s.GaveUp },
+		"frame_errors":   func(s control.Stats) uint64 { return s.FrameErrors },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "byplatform_control_" + name + "_total",
+			Help: "Control path counter: " + strings.ReplaceAll(name, "_", " ") + ".",
+		}, func() float64 { return float64(read(c.Stats())) }))
 	}
 }
