@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build run test test-short vet fmt bench proto fuzz clean
+.PHONY: all build run test test-short vet fmt bench proto geoip clean
 
 all: build
 
@@ -32,6 +32,9 @@ bench:
 
 proto:
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) generate ./control/...
+
+geoip:
+	./scripts/fetch-geoip.sh data/geoip
 
 clean:
 	rm -rf bin

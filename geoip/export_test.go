@@ -1,0 +1,4 @@
+package geoip
+
+// OpenBytes exposes openBytes to the external tests.
+var OpenBytes = openBytes
