@@ -43,7 +43,8 @@ func TestLoginAndUserAuthNormalization(t *testing.T) {
 			}
 			res = e.call("/auth/login-with-password", "", map[string]string{
 				"user_auth": "Alice@Example.com ", "password": "alices password"}).wantOK(t)
-			if res.Network == nil || res.Network.ByJWT == "" || res.Network.Name != "alicesnetwork" {
+			if res.Network == nil || res.Network.ByJWT == "" ||
+				res.Network.Name != "alicesnetwork" {
 				t.Fatalf("login-with-password = %+v", res)
 			}
 		})
@@ -69,7 +70,8 @@ func TestLoginAndUserAuthNormalization(t *testing.T) {
 			if res.Network == nil || res.Network.ByJWT == "" {
 				t.Fatalf("login-with-password = %+v", res)
 			}
-			res = e.call("/auth/verify-send", "", map[string]string{"user_auth": "+44 20 7946 0958"})
+			res = e.call("/auth/verify-send", "", map[string]string{
+				"user_auth": "+44 20 7946 0958"})
 			if res.wantOK(t).UserAuth != "+442079460958" {
 				t.Fatalf("verify-send = %+v", res)
 			}
@@ -275,8 +277,8 @@ func TestVerificationCodes(t *testing.T) {
 			old := create(t, "twice@example.com")
 			code := old
 			for code == old { // one time in a million the new code repeats the old one
-				e.call("/auth/verify-send", "", map[string]string{"user_auth": "twice@example.com"}).
-					wantOK(t)
+				e.call("/auth/verify-send", "", map[string]string{
+					"user_auth": "twice@example.com"}).wantOK(t)
 				code = e.lastCode("twice@example.com", verifyCodeRe)
 			}
 			verify("twice@example.com", old).wantError(t, msgInvalidCode)
@@ -284,7 +286,8 @@ func TestVerificationCodes(t *testing.T) {
 		})
 
 		t.Run("verify-send answers alike for unknown users and sends nothing", func(t *testing.T) {
-			res := e.call("/auth/verify-send", "", map[string]string{"user_auth": "Nobody@Example.com"})
+			res := e.call("/auth/verify-send", "", map[string]string{
+				"user_auth": "Nobody@Example.com"})
 			if res.wantOK(t).UserAuth != "nobody@example.com" {
 				t.Fatalf("verify-send = %+v", res)
 			}
@@ -318,7 +321,8 @@ func TestPasswordReset(t *testing.T) {
 		second := e.call("/auth/login-with-password", "", map[string]string{
 			"user_auth": "reset@example.com", "password": "first password"}).wantOK(t).Network.ByJWT
 		client := e.newClient(first, "phone")
-		authCode := e.call("/auth/code-create", second, map[string]any{"uses": 2}).wantOK(t).AuthCode
+		authCode := e.call("/auth/code-create", second, map[string]any{"uses": 2}).
+			wantOK(t).AuthCode
 		codeJWT := e.call("/auth/code-login", "", map[string]string{"auth_code": authCode}).
 			wantOK(t).ByJWT
 		reset := func(ua string) string {
@@ -377,7 +381,8 @@ func TestPasswordReset(t *testing.T) {
 		})
 
 		t.Run("an unknown user gets the same answer and no message", func(t *testing.T) {
-			res := e.call("/auth/password-reset", "", map[string]string{"user_auth": "Ghost@example.com"})
+			res := e.call("/auth/password-reset", "", map[string]string{
+				"user_auth": "Ghost@example.com"})
 			if res.wantOK(t).UserAuth != "ghost@example.com" {
 				t.Fatalf("password-reset = %+v", res)
 			}

@@ -28,7 +28,8 @@ var (
 )
 
 // secretKeys are fields whose values are random secrets, replaced by a placeholder.
-var secretKeys = map[string]string{"auth_code": "<auth-code>", "jti": "<jwt-id>"}
+var secretKeys = map[string]string{"auth_code": "<auth-code>", "jti": "<jwt-id>",
+	"kid": "<key-id>"}
 
 // normalizer replaces what differs between runs with placeholders: ids become <id-N>,
 // numbered in order of first appearance (keys sorted) so that equal ids stay equal; JWTs

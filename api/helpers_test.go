@@ -78,6 +78,8 @@ type envOptions struct {
 	proxies  []netip.Prefix
 	sso      map[string]*token.SSOVerifier
 	password engine.PasswordParams
+	// logLevel is the level of the captured log; zero is debug and up.
+	logLevel slog.Level
 	// signer, codeKey, outbox and clock are shared by the two halves of a restart test.
 	signer  *token.Signer
 	codeKey []byte
@@ -95,7 +97,9 @@ type env struct {
 	outbox *notify.Outbox
 	clock  *testClock
 	signer *token.Signer
-	logs   *logBuffer
+	// codeKey keys the stored hashes of codes.
+	codeKey []byte
+	logs    *logBuffer
 }
 
 func newEnv(tb testing.TB, st *store.Store, o envOptions) *env {
@@ -127,8 +131,11 @@ func newEnv(tb testing.TB, st *store.Store, o envOptions) *env {
 		o.clock = newTestClock()
 	}
 	e := &env{tb: tb, store: st, outbox: o.outbox, clock: o.clock, signer: o.signer,
-		logs: &logBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		codeKey: o.codeKey, logs: &logBuffer{}}
+	if o.logLevel == 0 {
+		o.logLevel = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: o.logLevel}))
 	var err error
 	e.eng, err = engine.New(context.Background(), engine.Config{Store: st, Signer: o.signer,
 		Sender: o.outbox, CodeKey: o.codeKey, SSO: o.sso, Password: o.password, Logger: log,

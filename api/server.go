@@ -123,6 +123,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /preferences/set-preferences", s.authed(s.setPreferences))
 	s.mux.HandleFunc("POST /feedback/send-feedback", s.authed(s.sendFeedback))
 
+	s.mux.HandleFunc("GET /network/provider-locations", s.providerLocations)
+	s.mux.HandleFunc("POST /network/find-provider-locations", s.findLocations(true))
+	s.mux.HandleFunc("POST /network/find-locations", s.findLocations(false))
+	s.mux.HandleFunc("POST /network/find-providers", s.findProviders)
+	s.mux.HandleFunc("POST /network/find-providers2", s.findProviders2)
+	s.mux.HandleFunc("POST /network/create-provider-spec", s.createProviderSpec)
+
 	if s.opts.Control != nil {
 		s.mux.HandleFunc("POST /connect/control", s.authed(s.connectControl))
 	}

@@ -57,7 +57,8 @@ func newKeyServer(tb testing.TB) *keyServer {
 		var set []map[string]string
 		for kid, pub := range ks.keys {
 			set = append(set, map[string]string{"kty": "RSA", "kid": kid, "use": "sig",
-				"alg": "RS256", "n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())})
+				"alg": "RS256", "n": b64(pub.N.Bytes()),
+				"e": b64(big.NewInt(int64(pub.E)).Bytes())})
 		}
 		ks.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")

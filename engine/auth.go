@@ -176,6 +176,7 @@ func (e *Engine) Verify(ctx context.Context, userAuth, code string) (string, err
 	var user store.User
 	now := e.now()
 	err = e.store.Tx(ctx, func(tx *store.Tx) error {
+		user = store.User{}
 		u, err := tx.UserByAuth(ctx, ua.Value)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrInvalidCode
@@ -194,7 +195,10 @@ func (e *Engine) Verify(ctx context.Context, userAuth, code string) (string, err
 			return ErrInvalidCode
 		}
 		if !hashEqual(vc.CodeHash, e.codeHash("verify", u.ID, code)) {
-			return errWrongCode
+			// A wrong try is counted by the transaction that compared it, and committed:
+			// counted afterwards, concurrent guesses would all be compared before any
+			// count landed.
+			return tx.CountVerifyAttempt(ctx, u.ID)
 		}
 		if err := tx.DeleteVerifyCode(ctx, u.ID); err != nil {
 			return err
@@ -202,31 +206,13 @@ func (e *Engine) Verify(ctx context.Context, userAuth, code string) (string, err
 		user = u
 		return tx.SetUserVerified(ctx, u.ID)
 	})
-	if errors.Is(err, errWrongCode) {
-		// Count the wrong try in a transaction of its own: the one above rolled back.
-		return "", e.countWrongCode(ctx, ua.Value)
-	}
 	if err != nil {
 		return "", err
 	}
-	return e.newSessionJWT(ctx, user, uuid.Nil)
-}
-
-// errWrongCode marks a verify transaction that must roll back but count a wrong try.
-var errWrongCode = errors.New("wrong code")
-
-func (e *Engine) countWrongCode(ctx context.Context, userAuth string) error {
-	err := e.store.Tx(ctx, func(tx *store.Tx) error {
-		u, err := tx.UserByAuth(ctx, userAuth)
-		if err != nil {
-			return err
-		}
-		return tx.CountVerifyAttempt(ctx, u.ID)
-	})
-	if err != nil {
-		return err
+	if user.ID == uuid.Nil {
+		return "", ErrInvalidCode
 	}
-	return ErrInvalidCode
+	return e.newSessionJWT(ctx, user, uuid.Nil)
 }
 
 // VerifySend sends a new verification code, which replaces any older one. It answers
@@ -372,6 +358,9 @@ func (e *Engine) NetworkCreate(ctx context.Context, a NetworkCreateArgs) (Networ
 		CreateTime: e.now()}
 	if len(u.Name) > 256 {
 		return NetworkCreated{}, &UserError{Msg: "User name is too long."}
+	}
+	if !storableText(u.Name) {
+		return NetworkCreated{}, &UserError{Msg: "User name must not contain NUL."}
 	}
 	if a.SSOToken != "" {
 		ua, err := e.verifySSO(ctx, a.SSOToken, a.SSOType)

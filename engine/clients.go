@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -29,6 +30,9 @@ type AuthClientArgs struct {
 func (e *Engine) AuthClient(ctx context.Context, c Caller, a AuthClientArgs) (string, error) {
 	if len(a.Description) > 1024 || len(a.DeviceSpec) > 1024 {
 		return "", &UserError{Msg: "Description and device spec are limited to 1024 bytes."}
+	}
+	if !storableText(a.Description) || !storableText(a.DeviceSpec) {
+		return "", &UserError{Msg: "Description and device spec must not contain NUL."}
 	}
 	if c.IsClient() {
 		if a.ClientID != uuid.Nil && a.ClientID != c.ClientID {
@@ -112,6 +116,7 @@ func (e *Engine) RemoveClient(ctx context.Context, c Caller, clientID uuid.UUID)
 	}
 	e.log.Info("client removed", "client_id", clientID, "network_id", c.NetworkID)
 	e.forgetProvider(clientID)
+	e.providerRemoved(clientID)
 	if p := e.cfg.Presence; p != nil {
 		p.Disconnect(clientID)
 	}
@@ -156,10 +161,18 @@ func (e *Engine) SetPreferences(ctx context.Context, c Caller, productUpdates bo
 
 // SendFeedback stores the caller's feedback. The body is kept as the JSON it came in.
 func (e *Engine) SendFeedback(ctx context.Context, c Caller, feedback json.RawMessage) error {
-	if len(feedback) == 0 || !json.Valid(feedback) {
+	// A JSON string may hold bytes that are not UTF-8, which PostgreSQL cannot store.
+	if len(feedback) == 0 || feedback[0] != '{' || !json.Valid(feedback) ||
+		!utf8.Valid(feedback) {
 		return &UserError{Msg: "Feedback must be a JSON object."}
 	}
 	return e.store.Tx(ctx, func(tx *store.Tx) error {
 		return tx.InsertFeedback(ctx, c.NetworkID, c.UserID, string(feedback), e.now())
 	})
+}
+
+// storableText reports whether every store driver can keep s as text: PostgreSQL
+// refuses NUL characters and invalid UTF-8 in text columns, where SQLite would keep them.
+func storableText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }

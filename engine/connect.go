@@ -81,6 +81,9 @@ type Connection struct {
 	ConnectTime  time.Time
 	Remote       netip.AddrPort
 	Transport    string // "ws" or "quic"
+	// LastRead is when a message (a ping included) last arrived on the connection;
+	// zero when the transport does not say.
+	LastRead time.Time
 }
 
 // Presence is the live view of connected clients that the transports keep. The engine

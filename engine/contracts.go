@@ -196,7 +196,7 @@ func (e *Engine) CreateContract(ctx context.Context, req ContractRequest) (Contr
 	if err != nil {
 		return ContractGrant{}, err
 	}
-	e.contractsCreated.Add(1)
+	e.metrics.contracts.Add(1)
 	return ContractGrant{ContractID: c.ID, Source: src.ID, Destination: dst.ID,
 		TransferByteCount: req.TransferByteCount, Mode: mode, Secret: secret}, nil
 }
@@ -251,6 +251,7 @@ func (e *Engine) CloseContract(ctx context.Context, cl ContractClose) error {
 	acked := int64(min(cl.AckedByteCount, maxContractBytes))
 	now := e.now()
 	var outcome string
+	var destination uuid.UUID
 	err := e.store.Tx(ctx, func(tx *store.Tx) error {
 		outcome = ""
 		c, err := tx.Contract(ctx, cl.ContractID)
@@ -260,6 +261,7 @@ func (e *Engine) CloseContract(ctx context.Context, cl ContractClose) error {
 		if err != nil {
 			return err
 		}
+		destination = c.DestinationID
 		isSource := cl.ClientID == c.SourceID
 		if !isSource && cl.ClientID != c.DestinationID {
 			return ErrUnknownContract
@@ -284,7 +286,8 @@ func (e *Engine) CloseContract(ctx context.Context, cl ContractClose) error {
 	if err == nil && outcome != "" {
 		e.log.Debug("contract closed", "contract_id", cl.ContractID, "status", outcome)
 		if outcome == store.ContractDisputed {
-			e.contractsDisputed.Add(1)
+			e.metrics.disputed.Add(1)
+			e.contractFailed(destination)
 		}
 	}
 	return err

@@ -10,11 +10,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/byplatform/byplatform/geoip"
+	"github.com/byplatform/byplatform/matcher"
 	"github.com/byplatform/byplatform/notify"
 	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
@@ -34,6 +35,12 @@ type Config struct {
 	SSO map[string]*token.SSOVerifier
 	// Presence is the transports' view of live connections; nil until they run.
 	Presence Presence
+	// Locator places providers by their connection's address; nil places nobody, and
+	// no provider becomes discoverable.
+	Locator *geoip.Locator
+	// KeepaliveInterval is the transports' keepalive period; a provider none of whose
+	// connections was heard from for two of them leaves the pool. Zero means 5 s.
+	KeepaliveInterval time.Duration
 	// Password costs; zero means DefaultPasswordParams.
 	Password PasswordParams
 	Logger   *slog.Logger
@@ -61,9 +68,12 @@ type Engine struct {
 	names *nameIndex
 
 	provide provideKeys
-	// Counters read by metrics.
-	contractsCreated  atomic.Int64
-	contractsDisputed atomic.Int64
+	catalog *matcher.Catalog
+	pool    *matcher.Pool
+	health  healthMonitor
+	metrics engineMetrics
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // New builds an engine and loads its in-memory indexes from the store.
@@ -82,10 +92,32 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, store: cfg.Store, log: cfg.Logger, names: newNameIndex()}
 	e.provide.keys = make(map[uuid.UUID]map[ProvideMode][]byte)
+	e.health.providers = make(map[uuid.UUID]*providerState)
+	e.catalog = matcher.NewCatalog()
+	e.pool = matcher.NewPool(e.catalog)
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = 5 * time.Second
+		e.cfg.KeepaliveInterval = cfg.KeepaliveInterval
+	}
 	if err := cfg.Store.NetworkNames(ctx, e.names.Add); err != nil {
 		return nil, fmt.Errorf("engine: load network names: %w", err)
 	}
+	if err := e.loadCatalog(ctx); err != nil {
+		return nil, fmt.Errorf("engine: load location catalog: %w", err)
+	}
+	sweepCtx, stop := context.WithCancel(context.Background())
+	e.stop, e.done = stop, make(chan struct{})
+	go func() {
+		defer close(e.done)
+		e.sweepHealth(sweepCtx, cfg.KeepaliveInterval)
+	}()
 	return e, nil
+}
+
+// Close stops the engine's background work. The store stays open.
+func (e *Engine) Close() {
+	e.stop()
+	<-e.done
 }
 
 // SetPresence connects the transports' presence once they run.

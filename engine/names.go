@@ -49,6 +49,7 @@ func NormalizeNetworkName(name string) (string, error) {
 type nameIndex struct {
 	mu    sync.Mutex
 	nodes []trieNode // nodes[0] is the root
+	rows  []int      // scratch of within, guarded by mu
 }
 
 type trieNode struct {
@@ -136,25 +137,49 @@ func (x *nameIndex) child(n int32, c byte) int32 {
 
 // within reports whether some name in the index is at most maxDist edits from name.
 // It walks the trie carrying one row of the Levenshtein table per node and abandons a
-// branch once every entry of its row exceeds maxDist.
+// branch once every entry of its row exceeds maxDist. The caller holds x.mu.
 func (x *nameIndex) within(name string, maxDist int) bool {
-	row := make([]int, len(name)+1)
-	for i := range row {
-		row[i] = i
+	width := len(name) + 1
+	// A walk never goes deeper than len(name)+maxDist: below that every entry of a row
+	// exceeds maxDist. One row per depth, reused, keeps a check free of allocations.
+	if need := width * (len(name) + maxDist + 2); len(x.rows) < need {
+		x.rows = make([]int, need)
 	}
-	return x.walk(0, name, row, maxDist)
+	for i := range width {
+		x.rows[i] = i
+	}
+	return x.walk(0, name, x.rows, width, maxDist)
 }
 
-func (x *nameIndex) walk(n int32, name string, prev []int, maxDist int) bool {
+// walk continues the search below node n. rows[:width] is the Levenshtein row of n;
+// the rows after it are free for the levels below. Only the band of a row within
+// maxDist of its diagonal can hold an entry <= maxDist, so only the band is computed;
+// the entries beside it are set to maxDist+1, which decides the same as the true
+// values above maxDist would.
+func (x *nameIndex) walk(n int32, name string, rows []int, width, maxDist int) bool {
+	prev, row := rows[:width], rows[width:2*width]
 	node := &x.nodes[n]
-	if node.terminal && prev[len(name)] <= maxDist {
+	// Outside the band prev holds stale entries; a name whose length differs by more
+	// than maxDist is that many edits away anyway.
+	if diff := len(name) - prev[0]; node.terminal && -maxDist <= diff && diff <= maxDist &&
+		prev[len(name)] <= maxDist {
 		return true
 	}
-	row := make([]int, len(prev))
+	depth := prev[0] + 1
+	lo, hi := max(1, depth-maxDist), min(len(name), depth+maxDist)
+	if lo > 1 {
+		row[lo-1] = maxDist + 1
+	}
+	if hi < len(name) {
+		row[hi+1] = maxDist + 1
+	}
 	for i, c := range node.labels {
-		row[0] = prev[0] + 1
-		best := row[0]
-		for j := 1; j <= len(name); j++ {
+		row[0] = depth
+		best := maxDist + 1
+		if depth <= maxDist {
+			best = depth
+		}
+		for j := lo; j <= hi; j++ {
 			cost := 1
 			if name[j-1] == c {
 				cost = 0
@@ -162,7 +187,7 @@ func (x *nameIndex) walk(n int32, name string, prev []int, maxDist int) bool {
 			row[j] = min(prev[j]+1, row[j-1]+1, prev[j-1]+cost)
 			best = min(best, row[j])
 		}
-		if best <= maxDist && x.walk(node.children[i], name, row, maxDist) {
+		if best <= maxDist && x.walk(node.children[i], name, rows[width:], width, maxDist) {
 			return true
 		}
 	}

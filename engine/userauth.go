@@ -24,6 +24,9 @@ func NormalizeUserAuth(s string) (UserAuth, error) {
 	}
 	if strings.Contains(s, "@") {
 		email := strings.ToLower(s)
+		if len(email) > 254 { // lower-casing can lengthen: Ⱥ is 2 bytes, ⱥ is 3
+			return UserAuth{}, ErrInvalidUserAuth
+		}
 		addr, err := mail.ParseAddress(email)
 		if err != nil || addr.Address != email || addr.Name != "" {
 			return UserAuth{}, ErrInvalidUserAuth

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/byplatform/byplatform/engine"
 	"github.com/byplatform/byplatform/notify"
+	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
 )
 
@@ -44,16 +46,11 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	// Balances need neither tokens nor messages; the engine gets throwaway ones.
-	_, key, err := ed25519.GenerateKey(nil)
+	eng, err := toolEngine(ctx, st, log)
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Signer: token.NewSigner(key),
-		Sender: discard{}, CodeKey: make([]byte, 32), Logger: log})
-	if err != nil {
-		return err
-	}
+	defer eng.Close()
 	b, err := eng.AddBalance(ctx, network, bytes,
 		time.Duration(days*float64(24*time.Hour)))
 	if err != nil {
@@ -62,6 +59,18 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "balance %s: %d bytes for network %s until %s\n", b.ID, b.Bytes,
 		network, b.EndTime.Format(time.RFC3339))
 	return nil
+}
+
+// toolEngine is an engine for commands that change data offline. They sign no tokens
+// and send no messages, so it gets a throwaway key and a sender that refuses.
+func toolEngine(ctx context.Context, st *store.Store, log *slog.Logger) (*engine.Engine,
+	error) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	return engine.New(ctx, engine.Config{Store: st, Signer: token.NewSigner(key),
+		Sender: discard{}, CodeKey: make([]byte, 32), Logger: log})
 }
 
 // discard is a sender for commands that never send messages.

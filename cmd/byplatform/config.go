@@ -39,6 +39,8 @@ type config struct {
 	tlsCert        string
 	tlsKey         string
 	contractHMAC   string
+	geoipDB        string
+	defaultLoc     string
 }
 
 func (c *config) databaseFlags(fs *flag.FlagSet) {
@@ -82,6 +84,12 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "",
 		"TLS certificate (PEM) for QUIC; empty generates a self-signed one into the data dir")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&c.geoipDB, "geoip-db", "",
+		"MaxMind-format city database(s) placing providers by address: a file, a directory "+
+			"of .mmdb files or a comma-separated list (`make geoip` fetches DB-IP Lite)")
+	fs.StringVar(&c.defaultLoc, "default-location", "",
+		"where providers the GeoIP database does not know are placed, e.g. \"Berlin, Berlin, "+
+			"DE\"; empty leaves them undiscoverable")
 	fs.StringVar(&c.contractHMAC, "contract-hmac", "legacy",
 		"contract HMAC form: legacy (what deployed clients verify) or standard")
 }

@@ -4,6 +4,7 @@
 //	byplatform [serve] [flags]   run the server (the default)
 //	byplatform migrate [flags]   apply database migrations and exit
 //	byplatform balance add       give a network a transfer balance
+//	byplatform locations import  add places to the location catalog
 //	byplatform version           print the version
 //
 // Every flag can also be set by an environment variable BYP_<FLAG>, with dashes as
@@ -54,6 +55,8 @@ func commands() []command {
 		{"serve", "run the server (the default command)", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"balance", "balance add: give a network a transfer balance", runBalance},
+		{"locations", "locations import FILE: add places to the location catalog",
+			runLocations},
 		{"version", "print the version and exit", runVersion},
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/byplatform/byplatform/api"
 	"github.com/byplatform/byplatform/control"
 	"github.com/byplatform/byplatform/engine"
+	"github.com/byplatform/byplatform/geoip"
 	"github.com/byplatform/byplatform/notify"
 	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
@@ -111,6 +112,7 @@ func newServer(ctx context.Context, c config, log *slog.Logger) (*server, error)
 		s.close()
 		return nil, err
 	}
+	s.engine.RegisterMetrics(s.registry)
 	proxies, err := c.proxies()
 	if err != nil {
 		s.close()
@@ -187,8 +189,12 @@ func newEngine(ctx context.Context, c config, st *store.Store, log *slog.Logger)
 			}
 		}
 	}
+	locator, err := geoip.OpenLocator(c.geoipDB, c.defaultLoc)
+	if err != nil {
+		return nil, fmt.Errorf("geoip: %w", err)
+	}
 	return engine.New(ctx, engine.Config{Store: st, Signer: signer, Sender: sender,
-		CodeKey: codeKey, SSO: sso, Logger: log})
+		CodeKey: codeKey, SSO: sso, Locator: locator, Logger: log})
 }
 
 // startConnect starts the control path and the connect transports.
@@ -206,7 +212,7 @@ func (s *server) startConnect(c config) error {
 	registerControlStats(s.registry, s.control)
 	var err error
 	s.connect, err = transport.New(transport.Options{Auth: s.engine, Logger: s.log,
-		Registry: s.registry,
+		Registry: s.registry, Observer: s.engine,
 		Control: func(ctx context.Context, id uuid.UUID,
 			send func([]byte) bool) transport.ControlSession {
 			return s.control.Open(ctx, id, send)
@@ -258,6 +264,9 @@ func (s *server) run(ctx context.Context) error {
 func (s *server) close() {
 	if s.connect != nil {
 		s.connect.Close()
+	}
+	if s.engine != nil {
+		s.engine.Close()
 	}
 	if s.store != nil {
 		s.store.Close()
