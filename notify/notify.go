@@ -33,7 +33,7 @@ var ErrInvalidMessage = errors.New("invalid message")
 // Message is one message to one recipient.
 type Message struct {
 	// To is an email address (bare, without a display name) or a phone number in E.164
-	// form ("+" and 8 to 15 digits).
+	// form ("+" and 7 to 15 digits).
 	To string
 	// Subject is a single line of UTF-8 text.
 	Subject string
@@ -94,10 +94,10 @@ func validateTo(to string) error {
 	return nil
 }
 
-// isE164 reports whether s is "+" followed by 8 to 15 digits, the first not zero.
+// isE164 reports whether s is "+" followed by 7 to 15 digits, the first not zero.
 func isE164(s string) bool {
 	digits := s[1:]
-	if len(digits) < 8 || len(digits) > 15 || digits[0] == '0' {
+	if len(digits) < 7 || len(digits) > 15 || digits[0] == '0' {
 		return false
 	}
 	for _, r := range digits {

@@ -28,7 +28,7 @@ func TestValidate(t *testing.T) {
 		"two recipients":            {To: "a@example.test,b@example.test"},
 		"no domain":                 {To: "ada"},
 		"a phone with letters":      {To: "+1415555CALL"},
-		"a short phone":             {To: "+1234567"},
+		"a short phone":             {To: "+123456"},
 		"a long phone":              {To: "+1234567890123456"},
 		"a phone with a zero":       {To: "+04155550123"},
 		"a phone with spaces":       {To: "+1 415 555 0123"},

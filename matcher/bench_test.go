@@ -1,0 +1,389 @@
+package matcher
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+)
+
+// heapMB returns the live heap in MB after a collection.
+func heapMB() float64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc) / 1e6
+}
+
+// reportLatency reports the median and 99th percentile of lat in µs.
+func reportLatency(b *testing.B, lat []time.Duration, unit string) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	scale := map[string]float64{"µs": 1e3, "ns": 1}[unit]
+	b.ReportMetric(float64(lat[len(lat)/2])/scale, "p50-"+unit)
+	b.ReportMetric(float64(lat[len(lat)*99/100])/scale, "p99-"+unit)
+}
+
+// BenchmarkCatalogBuild builds the world catalog (171,075 places, their regions and
+// countries, and the index) per iteration and reports the heap it holds.
+func BenchmarkCatalogBuild(b *testing.B) {
+	places := worldPlaces(b)
+	before := heapMB()
+	b.ReportAllocs()
+	var c *Catalog
+	for b.Loop() {
+		c = NewCatalog()
+		if err := c.AddAll(places); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(heapMB()-before, "heap-MB")
+	b.ReportMetric(float64(c.Len()), "locations")
+	runtime.KeepAlive(c)
+}
+
+// realisticQueries returns a query mix like the one clients send while users type:
+// prefixes of names, full names in their own spelling, names with one to three typos,
+// names without their accents or in capitals, non-Latin names, and countries, codes and
+// groups.
+func realisticQueries(s *snapshot, n int, seed uint64) []Query {
+	r := rand.New(rand.NewPCG(seed, seed))
+	var nonLatin []int32
+	for i := range s.nodes {
+		for _, c := range s.nodes[i].name {
+			if unicode.IsLetter(c) && !unicode.Is(unicode.Latin, c) {
+				nonLatin = append(nonLatin, int32(i))
+				break
+			}
+		}
+	}
+	pick := func() *node { return &s.nodes[len(groupDefs)+r.IntN(len(s.nodes)-len(groupDefs))] }
+	prefix := func(name string) string {
+		rs := []rune(name)
+		return string(rs[:min(len(rs), 1+r.IntN(8))])
+	}
+	typos := func(name string) string {
+		rs := []rune(strings.ToLower(name))
+		for range 1 + r.IntN(3) {
+			i := r.IntN(len(rs))
+			c := rune('a' + r.IntN(26))
+			switch r.IntN(4) {
+			case 0:
+				rs = slices.Insert(rs, i, c)
+			case 1:
+				if len(rs) > 3 {
+					rs = slices.Delete(rs, i, i+1)
+				}
+			case 2:
+				rs[i] = c
+			default:
+				if i+1 < len(rs) {
+					rs[i], rs[i+1] = rs[i+1], rs[i]
+				}
+			}
+		}
+		return string(rs)
+	}
+	fixed := []string{"europe", "nordic", "european union", "us", "germany", "united states",
+		"united kingdom", "japan", "brasil", "france", "de", "canada", "australia", "india"}
+	qs := make([]Query, 0, n)
+	for len(qs) < n {
+		nd := pick()
+		var text string
+		switch k := r.IntN(100); {
+		case k < 25:
+			text = prefix(nd.name)
+		case k < 45:
+			text = nd.name
+			if nd.kind == kindCity && r.IntN(2) == 0 {
+				text += ", " + s.nodes[s.nodes[nd.country].country].name
+			}
+		case k < 70:
+			if len([]rune(nd.name)) < 4 {
+				continue
+			}
+			text = typos(nd.name)
+		case k < 80:
+			text = strings.ToUpper(Normalize(nd.name))
+		case k < 90:
+			name := s.nodes[nonLatin[r.IntN(len(nonLatin))]].name
+			text = name
+			if r.IntN(2) == 0 {
+				text = prefix(name)
+			}
+		default:
+			text = fixed[r.IntN(len(fixed))]
+		}
+		qs = append(qs, Query{Text: text})
+	}
+	return qs
+}
+
+var bruteOnce sync.Once
+
+// BenchmarkSearch runs a realistic query mix against the world catalog and reports the
+// latency percentiles. Once per run it also scans the catalog by brute force (the
+// definition, with agnivade/levenshtein) for a sample of the same queries and reports
+// that scan's mean time and the speed-up of the index over it on those queries.
+func BenchmarkSearch(b *testing.B) {
+	c := worldCatalog(b)
+	s := c.snap.Load()
+	qs := realisticQueries(s, 4000, 1)
+	for _, q := range qs[:200] { // warm the automata and scratch space
+		c.Search(q)
+	}
+	b.ReportAllocs()
+	lat := make([]time.Duration, 0, 1<<16)
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		c.Search(qs[i%len(qs)])
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	b.StopTimer()
+	reportLatency(b, lat, "µs")
+	bruteOnce.Do(func() {
+		var brute, index time.Duration
+		n := 0
+		for j := 0; j < len(qs) && n < 12; j += 331 {
+			q := qs[j]
+			start := time.Now()
+			bruteMatches(s, Normalize(q.Text), q.AllowedDistance())
+			brute += time.Since(start)
+			start = time.Now()
+			for range 20 {
+				c.Search(q)
+			}
+			index += time.Since(start) / 20
+			n++
+		}
+		b.ReportMetric(float64(brute.Microseconds())/float64(n)/1e3, "brute-ms/query")
+		b.ReportMetric(float64(brute)/float64(index), "speedup")
+	})
+}
+
+// A pool of a million providers over the world's cities, shared by the pool benchmarks.
+var (
+	bigOnce  sync.Once
+	bigPool  *Pool
+	bigIDs   []uuid.UUID
+	bigHeap  float64
+	bigBuild time.Duration
+	cityIDs  []uuid.UUID
+)
+
+// randomID makes an id from r without the system's entropy source, which is slow.
+func randomID(r *rand.Rand) uuid.UUID {
+	var id uuid.UUID
+	binary.LittleEndian.PutUint64(id[:8], r.Uint64())
+	binary.LittleEndian.PutUint64(id[8:], r.Uint64())
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
+}
+
+// millionProviders builds the shared pool: most providers offer ModePublic and their
+// own network, some also ModePublicStream, some only their network.
+func millionProviders(b *testing.B) *Pool {
+	c := worldCatalog(b)
+	bigOnce.Do(func() {
+		s := c.snap.Load()
+		for i := range s.nodes {
+			if s.nodes[i].kind == kindCity {
+				cityIDs = append(cityIDs, s.nodes[i].id)
+			}
+		}
+		r := rand.New(rand.NewPCG(42, 42))
+		before := heapMB()
+		start := time.Now()
+		p := NewPool(c)
+		bigIDs = make([]uuid.UUID, 1_000_000)
+		for i := range bigIDs {
+			bigIDs[i] = randomID(r)
+			modes := Modes(ModePublic, ModeNetwork)
+			switch i % 10 {
+			case 0:
+				modes = Modes(ModePublic, ModePublicStream, ModeNetwork)
+			case 1:
+				modes = Modes(ModeNetwork)
+			}
+			pr := Provider{ClientID: bigIDs[i], NetworkID: randomID(r), Modes: modes,
+				LocationID: cityIDs[r.IntN(len(cityIDs))], Weight: 0.5 + r.Float64()/2}
+			if err := p.Set(pr); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bigBuild = time.Since(start)
+		bigHeap = heapMB() - before
+		bigPool = p
+	})
+	return bigPool
+}
+
+// sampleRequests returns requests shaped like find-providers calls: a country, a city,
+// a region or a group, count 10, and 100 exclusions drawn from the same spec (the
+// providers a client has already tried).
+func sampleRequests(b *testing.B, p *Pool, n int) []SampleRequest {
+	s := p.cat.snap.Load()
+	r := rand.New(rand.NewPCG(5, 5))
+	reqs := make([]SampleRequest, 0, n)
+	for len(reqs) < n {
+		var spec Spec
+		switch k := r.IntN(10); {
+		case k < 4:
+			spec.LocationID = s.nodes[s.countries[r.IntN(len(s.countries))]].id
+		case k < 7:
+			spec.LocationID = cityIDs[r.IntN(len(cityIDs))]
+		case k < 8:
+			loc, _ := p.cat.Location(cityIDs[r.IntN(len(cityIDs))])
+			spec.LocationID = cmpOr(loc.RegionID, loc.CountryID)
+		default:
+			spec.LocationGroupID = s.nodes[r.IntN(len(groupDefs))].id
+		}
+		specs := []Spec{spec}
+		excl := p.Sample(SampleRequest{Specs: specs, Count: 100})
+		for len(excl) < 100 {
+			excl = append(excl, bigIDs[r.IntN(len(bigIDs))])
+		}
+		reqs = append(reqs, SampleRequest{Specs: specs, Count: 10, Exclude: excl})
+	}
+	return reqs
+}
+
+func cmpOr(a, b uuid.UUID) uuid.UUID {
+	if a != uuid.Nil {
+		return a
+	}
+	return b
+}
+
+// BenchmarkPoolBuild reports the time to add a million providers one Set at a time and
+// the heap the pool holds (built once per run).
+func BenchmarkPoolBuild(b *testing.B) {
+	millionProviders(b)
+	for b.Loop() {
+	}
+	b.ReportMetric(bigBuild.Seconds(), "build-s")
+	b.ReportMetric(bigHeap, "heap-MB")
+	b.ReportMetric(1e6/bigBuild.Seconds(), "sets/s")
+}
+
+// BenchmarkSample samples 10 providers with 100 exclusions from a million-provider
+// pool and reports the latency percentiles.
+func BenchmarkSample(b *testing.B) {
+	p := millionProviders(b)
+	reqs := sampleRequests(b, p, 2000)
+	b.ReportAllocs()
+	lat := make([]time.Duration, 0, 1<<20)
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		p.Sample(reqs[i%len(reqs)])
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	reportLatency(b, lat, "ns")
+}
+
+// BenchmarkPoolUpdate measures updates on one goroutine: moving a provider to another
+// city, changing only its weight, and a provider leaving while another arrives.
+func BenchmarkPoolUpdate(b *testing.B) {
+	p := millionProviders(b)
+	r := rand.New(rand.NewPCG(6, 6))
+	b.Run("move", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			id := bigIDs[i%len(bigIDs)]
+			p.Set(Provider{ClientID: id, NetworkID: id, LocationID: cityIDs[r.IntN(len(cityIDs))],
+				Modes: Modes(ModePublic, ModeNetwork)})
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	})
+	b.Run("weight", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			id := bigIDs[i%len(bigIDs)]
+			pr, _ := p.Get(id)
+			pr.Weight = r.Float64()
+			p.Set(pr)
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	})
+	b.Run("churn", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			k := i % len(bigIDs)
+			if i%2 == 0 {
+				p.Remove(bigIDs[k])
+			} else {
+				p.Set(Provider{ClientID: bigIDs[k-1+len(bigIDs)%1], NetworkID: bigIDs[k],
+					LocationID: cityIDs[r.IntN(len(cityIDs))], Modes: Modes(ModePublic)})
+			}
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	})
+}
+
+// BenchmarkSampleParallel samples from all GOMAXPROCS goroutines while one more goroutine
+// moves providers at 100,000 updates per second; run it with -cpu 1,2.
+func BenchmarkSampleParallel(b *testing.B) {
+	p := millionProviders(b)
+	reqs := sampleRequests(b, p, 2000)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var updates int
+	wg.Go(func() {
+		r := rand.New(rand.NewPCG(7, 7))
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for range 100 {
+				id := bigIDs[r.IntN(len(bigIDs))]
+				p.Set(Provider{ClientID: id, NetworkID: id, Modes: Modes(ModePublic, ModeNetwork),
+					LocationID: cityIDs[r.IntN(len(cityIDs))]})
+				updates++
+			}
+		}
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next sync.Mutex
+	seed := uint64(0)
+	b.RunParallel(func(pb *testing.PB) {
+		next.Lock()
+		seed++
+		i := int(seed) * 7919
+		next.Unlock()
+		for pb.Next() {
+			p.Sample(reqs[i%len(reqs)])
+			i++
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+	b.ReportMetric(float64(updates)/b.Elapsed().Seconds(), "updates/s")
+}
