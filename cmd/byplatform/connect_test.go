@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -186,11 +188,26 @@ type peer struct {
 
 func dialWebSocket(t *testing.T, s *testServer, id uuid.UUID, jwt string) *peer {
 	t.Helper()
+	return dialWebSocketFrom(t, s, id, jwt, netip.Addr{})
+}
+
+// dialWebSocketFrom connects from a local address, so that GeoIP places the client;
+// the zero address lets the system choose.
+func dialWebSocketFrom(t *testing.T, s *testServer, id uuid.UUID, jwt string,
+	from netip.Addr) *peer {
+	t.Helper()
+	dialer := *websocket.DefaultDialer
+	if from.IsValid() {
+		local := &net.TCPAddr{IP: from.AsSlice()}
+		dialer.NetDial = func(network, addr string) (net.Conn, error) {
+			return (&net.Dialer{LocalAddr: local, Timeout: 5 * time.Second}).Dial(network, addr)
+		}
+	}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+jwt)
 	h.Set("X-UR-InstanceId", uuid.NewString())
 	h.Set("X-UR-AppVersion", "test")
-	conn, _, err := websocket.DefaultDialer.Dial(s.wsURL("/connect"), h)
+	conn, _, err := dialer.Dial(s.wsURL("/connect"), h)
 	if err != nil {
 		t.Fatal(err)
 	}
