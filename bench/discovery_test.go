@@ -50,6 +50,7 @@ func citiesPath(tb testing.TB) string {
 // there through the engine (Provide and Connected), placed by GeoIP across real cities.
 type discoveryStack struct {
 	srv       *httptest.Server
+	eng       *engine.Engine
 	cityIDs   []uuid.UUID
 	countries []string
 	queries   []string
@@ -113,6 +114,7 @@ func newDiscoveryStack(tb testing.TB, providers, catalogCities int) *discoverySt
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{}\n"))
 	}))
+	st.eng = eng
 	st.srv = httptest.NewServer(front)
 	tb.Cleanup(st.srv.Close)
 	return st
