@@ -108,7 +108,9 @@ func simpleError(msg string) any {
 
 // authed wraps a handler of a protected route: it reads the bearer token, answers 401
 // when it is missing, invalid or revoked, and passes the caller on.
-func (s *Server) authed(h func(http.ResponseWriter, *http.Request, engine.Caller)) http.HandlerFunc {
+func (s *Server) authed(
+	h func(http.ResponseWriter, *http.Request, engine.Caller),
+) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		bearer, ok := bearerToken(r)
 		if !ok {

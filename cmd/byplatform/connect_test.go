@@ -585,10 +585,11 @@ func testConnect(t *testing.T, driver string) {
 	}
 	t.Run("both closes settle: used bytes charged, the rest returned, provider credited",
 		func(t *testing.T) {
-			if _, msg := s.controlOOB(t, consumerJWT, false, closeFrame(contractID, 10e6)); msg != "" {
+			_, msg := s.controlOOB(t, consumerJWT, false, closeFrame(contractID, 10e6))
+			if msg != "" {
 				t.Fatal(msg)
 			}
-			if _, msg := s.controlOOB(t, providerJWT, true, closeFrame(contractID, 11e6)); msg != "" {
+			if _, msg = s.controlOOB(t, providerJWT, true, closeFrame(contractID, 11e6)); msg != "" {
 				t.Fatal(msg)
 			}
 			c, err := st.Contract(ctx, contractID)

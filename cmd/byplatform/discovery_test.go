@@ -78,7 +78,8 @@ func (s *testServer) get(t *testing.T, path, bearer string, out any) {
 
 // sampleAll calls find-providers2 over specs, excluding everything seen so far, until
 // it answers nothing, and returns how often each provider was drawn.
-func (s *testServer) sampleAll(t *testing.T, bearer string, specs []map[string]string) map[string]int {
+func (s *testServer) sampleAll(t *testing.T, bearer string,
+	specs []map[string]string) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	var exclude []string
@@ -135,7 +136,8 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 			k := n*perNetwork + i
 			id, jwt := s.newClient(t, jwts[n])
 			city := k % len(discoveryCities)
-			from := netip.AddrFrom4([4]byte{127, 0, byte(city + 1), byte(2 + k/len(discoveryCities))})
+			host := byte(2 + k/len(discoveryCities))
+			from := netip.AddrFrom4([4]byte{127, 0, byte(city + 1), host})
 			p := &provider{id: id, network: n, city: city, public: !(n == 0 && i%5 == 0)}
 			p.conn = dialWebSocketFrom(t, s, id, jwt, from)
 			keys := map[pb.ProvideMode][]byte{pb.ProvideMode_Network: randomSecret()}
