@@ -60,9 +60,10 @@ func (e *Engine) Provide(ctx context.Context, clientID uuid.UUID,
 		sealed = append(sealed, store.ProvideKey{Mode: int(mode), Sealed: box})
 		if mode <= ProvidePublic {
 			top = max(top, mode)
-		} else if top == ProvideNone {
-			top = ProvideStream
 		}
+	}
+	if top == ProvideNone && len(keys) > 0 {
+		top = ProvideStream
 	}
 	err := e.store.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.SetProvideKeys(ctx, clientID, sealed); err != nil {
@@ -245,9 +246,6 @@ func (e *Engine) activeClient(ctx context.Context, id uuid.UUID) (store.Client, 
 // close reports progress only and settles nothing. Closing a settled or disputed
 // contract again changes nothing.
 func (e *Engine) CloseContract(ctx context.Context, cl ContractClose) error {
-	if cl.Checkpoint {
-		return nil
-	}
 	acked := int64(min(cl.AckedByteCount, maxContractBytes))
 	now := e.now()
 	var outcome string
@@ -266,7 +264,7 @@ func (e *Engine) CloseContract(ctx context.Context, cl ContractClose) error {
 		if !isSource && cl.ClientID != c.DestinationID {
 			return ErrUnknownContract
 		}
-		if c.Status != store.ContractOpen {
+		if c.Status != store.ContractOpen || cl.Checkpoint {
 			return nil
 		}
 		if err := tx.SetContractAcked(ctx, c.ID, isSource, acked); err != nil {

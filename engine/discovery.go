@@ -53,7 +53,18 @@ func (e *Engine) loadCatalog(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return e.catalog.AddAll(places)
+	if err := e.catalog.AddAll(places); err == nil {
+		return nil
+	}
+	// Some stored place is one the catalog refuses: add them one by one and skip it,
+	// rather than refuse to start.
+	for _, p := range places {
+		if _, err := e.catalog.Add(p); err != nil {
+			e.log.Warn("stored place skipped", "place", p.City+", "+p.Region+", "+
+				p.CountryCode, "err", err)
+		}
+	}
+	return nil
 }
 
 // ImportLocations reads places shaped like the world cities file (tab-separated with a
@@ -65,25 +76,27 @@ func (e *Engine) ImportLocations(ctx context.Context, r io.Reader) (int, error) 
 	if err != nil {
 		return 0, &UserError{Msg: "Unreadable places file: " + err.Error()}
 	}
+	for i, p := range places {
+		places[i] = catalogPlace(p.City, p.Region, p.CountryCode)
+	}
+	// The catalog checks every place and takes all or none; only then are they stored,
+	// since a stored place the catalog refuses would trouble every later start.
+	if err := e.catalog.AddAll(places); err != nil {
+		return 0, &UserError{Msg: "Invalid places file: " + err.Error()}
+	}
 	const batch = 500
 	for i := 0; i < len(places); i += batch {
 		chunk := places[i:min(i+batch, len(places))]
-		err := e.store.Tx(ctx, func(tx *store.Tx) error {
-			rows := make([]store.Place, len(chunk))
-			for j, p := range chunk {
-				rows[j] = store.Place{City: p.City, Region: p.Region,
-					CountryCode: strings.ToUpper(p.CountryCode)}
-			}
-			return tx.InsertPlaces(ctx, rows)
-		})
+		rows := make([]store.Place, len(chunk))
+		for j, p := range chunk {
+			rows[j] = store.Place{City: p.City, Region: p.Region, CountryCode: p.CountryCode}
+		}
+		err := e.store.Tx(ctx, func(tx *store.Tx) error { return tx.InsertPlaces(ctx, rows) })
 		if err != nil {
 			return i, fmt.Errorf("import locations: %w", err)
 		}
 	}
-	for i := range places {
-		places[i] = catalogPlace(places[i].City, places[i].Region, places[i].CountryCode)
-	}
-	return len(places), e.catalog.AddAll(places)
+	return len(places), nil
 }
 
 // filterFor is what a caller may see: Public providers, and with a token also the

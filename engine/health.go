@@ -99,12 +99,13 @@ func (e *Engine) Connected(auth ClientAuth, conn Connection) {
 	e.health.mu.Lock()
 	defer e.health.mu.Unlock()
 	p := e.health.get(auth.ClientID, auth.NetworkID)
+	// A provider that comes back after losing every connection may have moved.
+	if len(p.conns) == 0 || p.location == uuid.Nil {
+		p.location = loc
+	}
 	p.conns[conn.ConnectionID] = conn
 	p.connects = append(p.connects, now)
 	p.quiet = false
-	if p.location == uuid.Nil {
-		p.location = loc
-	}
 	if !p.modesKnown && known {
 		p.modes, p.modesKnown = modes, true
 	}
@@ -120,7 +121,10 @@ func (e *Engine) Disconnected(auth ClientAuth, conn Connection) {
 		return
 	}
 	delete(p.conns, conn.ConnectionID)
-	e.syncPool(auth.ClientID, p, e.now())
+	now := e.now()
+	e.syncPool(auth.ClientID, p, now)
+	// Forget an offline provider once its churn and failures no longer count.
+	p.score(now)
 	if len(p.conns) == 0 && len(p.connects) == 0 && len(p.failures) == 0 {
 		delete(e.health.providers, auth.ClientID)
 	}
@@ -174,9 +178,6 @@ func (e *Engine) syncPool(clientID uuid.UUID, p *providerState, now time.Time) {
 		return
 	}
 	w := p.score(now)
-	if p.inPool && w == p.weight {
-		return
-	}
 	err := e.pool.Set(matcher.Provider{ClientID: clientID, NetworkID: p.networkID,
 		LocationID: p.location, Modes: p.modes, Weight: w})
 	if err != nil {
