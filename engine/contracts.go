@@ -110,8 +110,12 @@ func (e *Engine) providerKeys(ctx context.Context, clientID uuid.UUID) (
 		keys[ProvideMode(k.Mode)] = secret
 	}
 	e.provide.mu.Lock()
+	defer e.provide.mu.Unlock()
+	// A Provide that finished while the store was read holds newer keys: keep them.
+	if newer, ok := e.provide.keys[clientID]; ok {
+		return newer, nil
+	}
 	e.provide.keys[clientID] = keys
-	e.provide.mu.Unlock()
 	return keys, nil
 }
 
