@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -134,7 +136,8 @@ var bruteOnce sync.Once
 // BenchmarkSearch runs a realistic query mix against the world catalog and reports the
 // latency percentiles. Once per run it also scans the catalog by brute force (the
 // definition, with agnivade/levenshtein) for a sample of the same queries and reports
-// that scan's mean time and the speed-up of the index over it on those queries.
+// that scan's mean time and the speed-up of the index over it on those queries, both
+// on one goroutine.
 func BenchmarkSearch(b *testing.B) {
 	c := worldCatalog(b)
 	s := c.snap.Load()
@@ -142,24 +145,42 @@ func BenchmarkSearch(b *testing.B) {
 	for _, q := range qs[:200] { // warm the automata and scratch space
 		c.Search(q)
 	}
+	long := make([]bool, len(qs)) // d = 3: 11 runes or more
+	for j, q := range qs {
+		long[j] = utf8.RuneCountInString(Normalize(q.Text)) >= 11
+	}
 	b.ReportAllocs()
 	lat := make([]time.Duration, 0, 1<<16)
+	var short, far []time.Duration
 	i := 0
 	for b.Loop() {
 		start := time.Now()
 		c.Search(qs[i%len(qs)])
-		lat = append(lat, time.Since(start))
+		d := time.Since(start)
+		lat = append(lat, d)
+		if long[i%len(qs)] {
+			far = append(far, d)
+		} else {
+			short = append(short, d)
+		}
 		i++
 	}
 	b.StopTimer()
 	reportLatency(b, lat, "µs")
+	if len(short) > 0 && len(far) > 0 {
+		slices.Sort(short)
+		slices.Sort(far)
+		b.ReportMetric(float64(short[len(short)*99/100])/1e3, "p99-under11-µs")
+		b.ReportMetric(float64(far[len(far)*99/100])/1e3, "p99-11plus-µs")
+		b.ReportMetric(float64(len(far))/float64(len(lat))*100, "%11plus")
+	}
 	bruteOnce.Do(func() {
 		var brute, index time.Duration
 		n := 0
 		for j := 0; j < len(qs) && n < 12; j += 331 {
 			q := qs[j]
 			start := time.Now()
-			bruteMatches(s, Normalize(q.Text), q.AllowedDistance())
+			bruteMatchesOn(s, Normalize(q.Text), q.AllowedDistance(), 1)
 			brute += time.Since(start)
 			start = time.Now()
 			for range 20 {
@@ -286,10 +307,11 @@ func BenchmarkSample(b *testing.B) {
 	reqs := sampleRequests(b, p, 2000)
 	b.ReportAllocs()
 	lat := make([]time.Duration, 0, 1<<20)
+	buf := make([]uuid.UUID, 0, 16)
 	i := 0
 	for b.Loop() {
 		start := time.Now()
-		p.Sample(reqs[i%len(reqs)])
+		buf = p.AppendSample(buf[:0], reqs[i%len(reqs)])
 		lat = append(lat, time.Since(start))
 		i++
 	}
@@ -328,12 +350,12 @@ func BenchmarkPoolUpdate(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			k := i % len(bigIDs)
+			id := bigIDs[i/2%len(bigIDs)] // removed, then back somewhere else
 			if i%2 == 0 {
-				p.Remove(bigIDs[k])
+				p.Remove(id)
 			} else {
-				p.Set(Provider{ClientID: bigIDs[k-1+len(bigIDs)%1], NetworkID: bigIDs[k],
-					LocationID: cityIDs[r.IntN(len(cityIDs))], Modes: Modes(ModePublic)})
+				p.Set(Provider{ClientID: id, NetworkID: id, Modes: Modes(ModePublic, ModeNetwork),
+					LocationID: cityIDs[r.IntN(len(cityIDs))]})
 			}
 			i++
 		}
@@ -341,14 +363,27 @@ func BenchmarkPoolUpdate(b *testing.B) {
 	})
 }
 
-// BenchmarkSampleParallel samples from all GOMAXPROCS goroutines while one more goroutine
-// moves providers at 100,000 updates per second; run it with -cpu 1,2.
+// BenchmarkSampleParallel samples from all GOMAXPROCS goroutines, alone and while one
+// more goroutine moves providers at 100,000 updates per second, one Set at a time or in
+// batches of a millisecond's worth with SetAll; run it with -cpu 1,2.
 func BenchmarkSampleParallel(b *testing.B) {
 	p := millionProviders(b)
 	reqs := sampleRequests(b, p, 2000)
+	for _, tt := range []struct {
+		rate  int
+		batch bool
+	}{{0, false}, {100_000, false}, {100_000, true}} {
+		b.Run(fmt.Sprintf("updates=%d/batched=%v", tt.rate, tt.batch), func(b *testing.B) {
+			sampleParallel(b, p, reqs, tt.rate, tt.batch)
+		})
+	}
+}
+
+func sampleParallel(b *testing.B, p *Pool, reqs []SampleRequest, rate int, batch bool) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var updates int
+	start := time.Now()
 	wg.Go(func() {
 		r := rand.New(rand.NewPCG(7, 7))
 		tick := time.NewTicker(time.Millisecond)
@@ -359,11 +394,21 @@ func BenchmarkSampleParallel(b *testing.B) {
 				return
 			case <-tick.C:
 			}
-			for range 100 {
+			// Catch up on the updates due by now: the goroutine may wait a while for
+			// a processor when the samplers hold them all.
+			var prs []Provider
+			for due := int(time.Since(start).Seconds() * float64(rate)); updates < due; updates++ {
 				id := bigIDs[r.IntN(len(bigIDs))]
-				p.Set(Provider{ClientID: id, NetworkID: id, Modes: Modes(ModePublic, ModeNetwork),
-					LocationID: cityIDs[r.IntN(len(cityIDs))]})
-				updates++
+				pr := Provider{ClientID: id, NetworkID: id, Modes: Modes(ModePublic, ModeNetwork),
+					LocationID: cityIDs[r.IntN(len(cityIDs))]}
+				if batch {
+					prs = append(prs, pr)
+				} else if err := p.Set(pr); err != nil {
+					panic(err)
+				}
+			}
+			if err := p.SetAll(prs); err != nil {
+				panic(err)
 			}
 		}
 	})
@@ -376,8 +421,9 @@ func BenchmarkSampleParallel(b *testing.B) {
 		seed++
 		i := int(seed) * 7919
 		next.Unlock()
+		buf := make([]uuid.UUID, 0, 16)
 		for pb.Next() {
-			p.Sample(reqs[i%len(reqs)])
+			buf = p.AppendSample(buf[:0], reqs[i%len(reqs)])
 			i++
 		}
 	})
@@ -385,5 +431,29 @@ func BenchmarkSampleParallel(b *testing.B) {
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-	b.ReportMetric(float64(updates)/b.Elapsed().Seconds(), "updates/s")
+	b.ReportMetric(float64(updates)/time.Since(start).Seconds(), "updates/s")
+}
+
+// BenchmarkPoolSearch runs the query mix of BenchmarkSearch with the provider counts of
+// a million-provider pool, as find-provider-locations does (OnlyAvailable) and as
+// find-locations does (counts only).
+func BenchmarkPoolSearch(b *testing.B) {
+	p := millionProviders(b)
+	qs := realisticQueries(p.cat.snap.Load(), 4000, 1)
+	for _, only := range []bool{false, true} {
+		b.Run(fmt.Sprintf("available=%v", only), func(b *testing.B) {
+			b.ReportAllocs()
+			lat := make([]time.Duration, 0, 1<<16)
+			i := 0
+			for b.Loop() {
+				q := qs[i%len(qs)]
+				q.OnlyAvailable = only
+				start := time.Now()
+				p.Search(q)
+				lat = append(lat, time.Since(start))
+				i++
+			}
+			reportLatency(b, lat, "µs")
+		})
+	}
 }

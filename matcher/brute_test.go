@@ -1,8 +1,11 @@
 package matcher
 
 import (
+	"maps"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -15,28 +18,49 @@ import (
 // more than d are skipped, since their distance exceeds d; the result holds every node
 // within d and its exact distance.
 func bruteMatches(s *snapshot, q string, d int) map[int32]int {
+	return bruteMatchesOn(s, q, d, runtime.GOMAXPROCS(0))
+}
+
+// bruteMatchesOn is bruteMatches on the given number of goroutines.
+func bruteMatchesOn(s *snapshot, q string, d, workers int) map[int32]int {
 	m := utf8.RuneCountInString(q)
-	out := map[int32]int{}
-	for n := range s.nodes {
-		primary, context := names(s.nodes, int32(n))
-		best := d + 1
-		for _, name := range append(primary, context...) {
-			rs := []rune(name)
-			for w := range rs {
-				if w > 0 && rs[w-1] != ' ' {
-					continue
-				}
-				suffix := rs[w:]
-				for l := max(0, m-d); l <= min(len(suffix), m+d); l++ {
-					best = min(best, levenshtein.ComputeDistance(q, string(suffix[:l])))
+	parts := make([]map[int32]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		parts[w] = map[int32]int{}
+		wg.Go(func() {
+			for n := w; n < len(s.nodes); n += workers {
+				if best := bruteDistance(s, int32(n), q, m, d); best <= d {
+					parts[w][int32(n)] = best
 				}
 			}
-		}
-		if best <= d {
-			out[int32(n)] = best
-		}
+		})
+	}
+	wg.Wait()
+	out := parts[0]
+	for _, p := range parts[1:] {
+		maps.Copy(out, p)
 	}
 	return out
+}
+
+// bruteDistance returns node n's distance from q (of m runes), or d+1 when above d.
+func bruteDistance(s *snapshot, n int32, q string, m, d int) int {
+	primary, context := names(s.nodes, n)
+	best := d + 1
+	for _, name := range append(primary, context...) {
+		rs := []rune(name)
+		for w := range rs {
+			if w > 0 && rs[w-1] != ' ' {
+				continue
+			}
+			suffix := rs[w:]
+			for l := max(0, m-d); l <= min(len(suffix), m+d); l++ {
+				best = min(best, levenshtein.ComputeDistance(q, string(suffix[:l])))
+			}
+		}
+	}
+	return best
 }
 
 // bruteExact reports whether q is a prefix of a primary name of node n.

@@ -128,16 +128,19 @@ type snapshot struct {
 	// small array; it is append-only like nodes.
 	parents []int32
 	ids     map[uuid.UUID]int32 // nodes below split
-	recent map[uuid.UUID]int32 // nodes from split on
-	split  int32
-	main   *segment
-	delta  *segment // nil when split == len(nodes)
+	recent  map[uuid.UUID]int32 // nodes from split on
+	split   int32
+	main    *segment
+	delta   *segment   // nil when split == len(nodes)
+	segs    []*segment // main, and delta if any
 	// byName lists the main nodes in name order; mainRank is the inverse.
 	byName   []int32
 	mainRank []uint32
-	// deltaRank orders the nodes from split on among the main nodes (see rank).
-	deltaRank []uint64
-	maxLen    int
+	// deltaRank orders the nodes from split on among the main nodes (see rank), and
+	// deltaByName lists them in that order.
+	deltaRank   []uint64
+	deltaByName []int32
+	maxLen      int
 	// countries lists the country nodes; groupCountries[g] those in group g, sorted.
 	countries      []int32
 	groupCountries [][]int32
@@ -145,8 +148,8 @@ type snapshot struct {
 
 // deltaMax is how many nodes the small index may hold before Add rebuilds the main one.
 // A single Add rebuilds the small index, so this bounds its cost; a full rebuild is
-// amortized over deltaMax adds.
-const deltaMax = 1024
+// amortized over deltaMax adds. Tests lower it to reach rebuilds sooner.
+var deltaMax = 1024
 
 // NewCatalog returns a catalog that holds the location groups and no locations.
 func NewCatalog() *Catalog {
@@ -169,8 +172,10 @@ func (c *Catalog) Len() int {
 
 // Add adds the place and the region and country above it, where missing, and returns
 // the most specific of them. Adding a place that exists returns it unchanged: the first
-// spelling of a name is the one kept for display. Add costs O(deltaMax log deltaMax) and
-// every deltaMax new locations a rebuild of the whole index; use AddAll to add many.
+// spelling of a name is the one kept for display. Add rebuilds the small index of the
+// recent additions (up to 1,024 locations; a few milliseconds) and, every 1,024 new
+// locations, the whole index (seconds at world scale, while searches go on with the
+// previous snapshot); use AddAll to add many.
 func (c *Catalog) Add(p Place) (Location, error) {
 	var loc Location
 	err := c.update(func(b *builder) error {
@@ -391,6 +396,7 @@ func rebuild(nodes []node, parents []int32) *snapshot {
 	}
 	s.setCountries(countries)
 	s.main = buildSegment(nodes, owners)
+	s.segs = []*segment{s.main}
 	s.maxLen = s.main.maxLen
 	s.byName = slices.Clone(owners)
 	slices.SortFunc(s.byName, func(a, b int32) int { return nameCompare(&nodes[a], &nodes[b]) })
@@ -426,8 +432,10 @@ func (s *snapshot) withDelta(nodes []node, parents []int32, added map[uuid.UUID]
 	}
 	t.setCountries(countries)
 	t.delta = buildSegment(nodes, owners)
+	t.segs = []*segment{t.main, t.delta}
 	t.maxLen = max(s.main.maxLen, t.delta.maxLen)
 	slices.SortFunc(owners, func(a, b int32) int { return nameCompare(&nodes[a], &nodes[b]) })
+	t.deltaByName = owners
 	t.deltaRank = make([]uint64, len(owners))
 	for pos, n := range owners {
 		j, _ := slices.BinarySearchFunc(s.byName, n, func(m, n int32) int {

@@ -178,8 +178,10 @@ func TestGroupsCoverTheWorld(t *testing.T) {
 // one, yields the same catalog and the same matches as adding all at once.
 func TestAddOneAtATimeMatchesBulk(t *testing.T) {
 	places := worldPlaces(t)
-	// About two new nodes per place: enough for one rebuild and a full small index.
-	n := deltaMax*3/4 + 100
+	defer func(old int) { deltaMax = old }(deltaMax)
+	deltaMax = 200
+	// About two new nodes per place: enough for a few rebuilds and a full small index.
+	n := 500
 	var some []Place
 	for i := 0; len(some) < n; i += 37 {
 		some = append(some, places[i%len(places)])
@@ -213,6 +215,8 @@ func TestAddOneAtATimeMatchesBulk(t *testing.T) {
 
 func TestSearchWhileAdding(t *testing.T) {
 	places := worldPlaces(t)
+	defer func(old int) { deltaMax = old }(deltaMax)
+	deltaMax = 100 // rebuild the main index a few times while searches run
 	c := NewCatalog()
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -234,7 +238,7 @@ func TestSearchWhileAdding(t *testing.T) {
 			}
 		})
 	}
-	for i := 0; i < 600; i++ {
+	for i := 0; i < 300; i++ {
 		if _, err := c.Add(places[i*97%len(places)]); err != nil {
 			t.Error(err)
 		}

@@ -20,12 +20,13 @@ type groupDef struct {
 // places without an M49 code follow common practice: Taiwan (TW) is placed in Eastern
 // Asia and Kosovo (XK) in Southern Europe. Antarctica (AQ) belongs to no region.
 const (
-	m49NorthernAfrica  = "DZ EG LY MA SD TN EH"
-	m49EasternAfrica   = "IO BI KM DJ ER ET TF KE MG MW MU YT MZ RE RW SC SO SS UG TZ ZM ZW"
-	m49MiddleAfrica    = "AO CM CF TD CG CD GQ GA ST"
-	m49SouthernAfrica  = "BW SZ LS NA ZA"
-	m49WesternAfrica   = "BJ BF CV CI GM GH GN GW LR ML MR NE NG SH SN SL TG"
-	m49Caribbean       = "AI AG AW BS BB BQ VG KY CU CW DM DO GD GP HT JM MQ MS PR BL KN LC MF VC SX TT TC VI"
+	m49NorthernAfrica = "DZ EG LY MA SD TN EH"
+	m49EasternAfrica  = "IO BI KM DJ ER ET TF KE MG MW MU YT MZ RE RW SC SO SS UG TZ ZM ZW"
+	m49MiddleAfrica   = "AO CM CF TD CG CD GQ GA ST"
+	m49SouthernAfrica = "BW SZ LS NA ZA"
+	m49WesternAfrica  = "BJ BF CV CI GM GH GN GW LR ML MR NE NG SH SN SL TG"
+	m49Caribbean      = "AI AG AW BS BB BQ VG KY CU CW DM DO GD GP HT JM MQ MS PR BL KN LC MF" +
+		" VC SX TT TC VI"
 	m49CentralAmerica  = "BZ CR SV GT HN MX NI PA"
 	m49SouthAmerica    = "AR BO BV BR CL CO EC FK GF GY PY PE GS SR UY VE"
 	m49NorthernAmerica = "BM CA GL PM US"

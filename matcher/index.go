@@ -9,16 +9,17 @@ import (
 // segment is an immutable search index over the names of some nodes: every word-aligned
 // suffix of every name, sorted, with a radix tree over them. A tree node covers a range
 // of the sorted suffixes that share its path, so a whole subtree is a slice of entries.
-// The tree is stored in three parallel slices so that a search reads only what it needs:
-// the first rune of each edge, the fields that steer the walk, and the entry ranges.
 type segment struct {
 	runes   []rune
-	entries []entry // word-aligned suffixes of all names, sorted
-	tree    []tnode // tree[0] is the root, at depth 0
-	spans   []tspan
-	firsts  []rune  // first rune of each node's edge
-	prim    []entry // primary names, sorted
-	maxLen  int     // longest suffix, in runes
+	entries []entry  // word-aligned suffixes of all names, sorted
+	tree    []tnode  // breadth first; tree[0] is the root, at depth 0
+	firsts  []rune   // tree[v].first, packed for scanning and searching children
+	nexts   []uint64 // tree[v].ahead[0], packed likewise
+	// grams[v], for the upper nodes, is a 512-bit set of the hashed rune pairs (see
+	// gram) on v's edge and below it, from the edge's start.
+	grams  [][gramWords]uint64
+	prim   []entry // primary names, sorted
+	maxLen int     // longest suffix, in runes
 }
 
 // entry is one suffix: runes[off:off+n] of its segment, a suffix of a name of owner.
@@ -27,24 +28,37 @@ type entry struct {
 	owner  int32
 }
 
-// tnode is a radix tree node at depth runes from the root. Its children are
-// tree[child:child+nchild], sorted by first rune. mask has a bit for every rune class
-// (see class) that occurs on the node's edge or below it, and maxLen is the length of
-// the longest entry below, so that a search can tell what the rest of a path can still
-// match.
-// The edge from the parent is runes[label:label+depth-parent's depth].
+// tnode is a radix tree node at depth runes from the root, sized to one cache line:
+// a search pays for memory, not arithmetic, so what it needs of a node sits together.
+// Entries lo..hi lie below the node and those before term end at it. Its children are
+// tree[child:child+nchild], sorted by first rune. Its edge from the parent is
+// runes[label:label+depth-parent's depth]; first and second are the edge's first two
+// runes (second is the one after first on any path, when the edge has one rune and a
+// single child; otherwise 0). mask has a bit for every rune class (see class) on the
+// edge or below it, and maxLen is the length of the longest entry below. ahead has the
+// classes of the runes that can follow first: [0] right after it, [1] one to three
+// runes after it.
 type tnode struct {
+	lo, hi, term  int32
 	depth         int32
 	child, nchild int32
-	maxLen        int32
 	label         int32
+	maxLen        int32
+	first, second rune
 	mask          uint64
+	ahead         [2]uint64
 }
 
-// tspan holds where a node's entries are: entries lo..hi lie below it, and those before
-// term end at it.
-type tspan struct {
-	lo, hi, term int32
+// Rune-pair sets are kept for the first gramNodes nodes, the upper levels of the tree,
+// where a search explores the most paths.
+const (
+	gramWords = 8
+	gramNodes = 1 << 17
+)
+
+// gram hashes the rune pair a, b to a bit of a pair set.
+func gram(a, b rune) uint32 {
+	return uint32(uint64(uint32(a)<<16^uint32(b))*0x9E3779B97F4A7C15>>55) % (gramWords * 64)
 }
 
 // class maps a rune to one of 64 classes: letters a to z, digits, space, and hashed
@@ -167,8 +181,6 @@ func (g *segment) at(e entry, k int32) rune {
 // upper levels, which every search visits, sit together in memory.
 func (g *segment) buildTree() {
 	g.tree = make([]tnode, 1, len(g.entries)+len(g.entries)/2+1)
-	g.spans = make([]tspan, 1, cap(g.tree))
-	g.firsts = make([]rune, 1, cap(g.tree))
 	if len(g.entries) == 0 {
 		return
 	}
@@ -188,21 +200,55 @@ func (g *segment) buildTree() {
 			queue = append(queue, job{child + int32(k), b, end, depth})
 		}
 	}
-	// Children come after their parent, so a backward pass sees them first.
+	g.tree = slices.Clone(g.tree) // give back the room reserved for the worst case
+	// Children come after their parent, so a backward pass sees them first. at[v][p]
+	// has the classes of the runes p places after the first rune of v's edge.
+	at := make([][4]uint64, len(g.tree))
+	grams := make([][gramWords]uint64, len(g.tree))
+	g.firsts = make([]rune, len(g.tree))
+	g.nexts = make([]uint64, len(g.tree))
 	for v := len(g.tree) - 1; v >= 0; v-- {
-		t, sp := &g.tree[v], &g.spans[v]
-		pd := t.label - g.entries[sp.lo].off
-		for _, r := range g.runes[t.label : t.label+t.depth-pd] {
+		t := &g.tree[v]
+		edge := g.runes[t.label : t.label+t.depth-(t.label-g.entries[t.lo].off)]
+		for _, r := range edge {
 			t.mask |= 1 << class(r)
 		}
-		if sp.term > sp.lo {
+		for p := range 4 {
+			if p < len(edge) {
+				at[v][p] = 1 << class(edge[p])
+				continue
+			}
+			for _, c := range at[t.child : t.child+t.nchild] {
+				at[v][p] |= c[p-len(edge)]
+			}
+		}
+		t.ahead = [2]uint64{at[v][1], at[v][1] | at[v][2] | at[v][3]}
+		g.firsts[v], g.nexts[v] = t.first, t.ahead[0]
+		if len(edge) >= 2 {
+			t.second = edge[1]
+		}
+		if t.term > t.lo {
 			t.maxLen = t.depth
 		}
 		for _, c := range g.tree[t.child : t.child+t.nchild] {
 			t.mask |= c.mask
 			t.maxLen = max(t.maxLen, c.maxLen)
 		}
+		for k := 1; k < len(edge); k++ {
+			b := gram(edge[k-1], edge[k])
+			grams[v][b/64] |= 1 << (b % 64)
+		}
+		for ch := t.child; ch < t.child+t.nchild; ch++ {
+			if len(edge) > 0 {
+				b := gram(edge[len(edge)-1], g.tree[ch].first)
+				grams[v][b/64] |= 1 << (b % 64)
+			}
+			for x := range gramWords {
+				grams[v][x] |= grams[ch][x]
+			}
+		}
 	}
+	g.grams = slices.Clone(grams[:min(len(grams), gramNodes)])
 }
 
 // fill makes node v the one over entries lo..hi, which share their first pd runes (the
@@ -228,15 +274,13 @@ func (g *segment) fill(v, lo, hi, pd int32, bounds []int32) []int32 {
 		i = end
 	}
 	g.tree[v] = tnode{
-		depth: depth, child: int32(len(g.tree)), nchild: int32(len(bounds)), label: first.off + pd,
+		lo: lo, hi: hi, term: t, depth: depth, child: int32(len(g.tree)),
+		nchild: int32(len(bounds)), label: first.off + pd,
 	}
-	g.spans[v] = tspan{lo: lo, hi: hi, term: t}
 	if depth > pd {
-		g.firsts[v] = g.at(first, pd)
+		g.tree[v].first = g.at(first, pd)
 	}
 	g.tree = append(g.tree, make([]tnode, len(bounds))...)
-	g.spans = append(g.spans, make([]tspan, len(bounds))...)
-	g.firsts = append(g.firsts, make([]rune, len(bounds))...)
 	return bounds
 }
 

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -54,16 +55,20 @@ type Pool struct {
 	// nodes holds the buckets and counts per catalog node. The slice is replaced when it
 	// grows, so that searches can read counts from it without the lock.
 	nodes atomic.Pointer[[]nodeState]
+	// occupied lists the nodes with at least one public provider, in no order.
+	occupied []int32
 }
 
 // nodeState is what the pool keeps per location, in one cache line. b[lane] lists the
 // providers whose city, region or country is the node and that offer the lane's public
-// mode, as slot<<2 | chain index, in no order; it changes under the pool's lock. n[l-1]
+// mode, as entries (see entryBits), in no order; it changes under the pool's lock. n[l-1]
 // counts the providers at the node in exactly the public lanes given by the bits of l
 // (1, 2 or 3); it is atomic for lock-free readers.
 type nodeState struct {
-	b [lanes][]uint32
+	b [lanes][]entryBits
 	n [3]atomic.Int32
+	// at is the node's position in Pool.occupied while it holds a public provider.
+	at int32
 }
 
 // Public lanes: a provider offering ModePublic is in lane 0 of its city, region and
@@ -75,13 +80,39 @@ const (
 	maxSlots  = math.MaxUint32 >> chainBits
 )
 
+// entryBits is a bucket entry. The low 32 bits hold slot<<chainBits | chain index; the
+// high bits what a sample needs to judge a candidate without reading its record, which
+// at a million providers is a cache miss: its weight level (6 bits), whether it is in
+// both lanes (1 bit) and a 25-bit tag of its client id.
+type entryBits uint64
+
+func makeEntry(slot int32, i int, r *record) entryBits {
+	hi := uint64(r.level-1)<<26 | uint64(idTag(r.client)) // levels 1..64 fit 6 bits as 0..63
+	if r.lanes == 3 {
+		hi |= 1 << 25
+	}
+	return entryBits(hi<<32 | uint64(uint32(slot)<<chainBits|uint32(i)))
+}
+
+func (e entryBits) slot() int32     { return int32(uint32(e) >> chainBits) }
+func (e entryBits) chain() int      { return int(uint32(e) & (1<<chainBits - 1)) }
+func (e entryBits) level() int      { return int(e>>58) + 1 }
+func (e entryBits) bothLanes() bool { return e>>57&1 != 0 }
+func (e entryBits) tag() uint32     { return uint32(e>>32) & (1<<25 - 1) }
+
+// idTag hashes a client id to 25 bits.
+func idTag(id uuid.UUID) uint32 {
+	h := binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
+	return uint32(h * 0x9E3779B97F4A7C15 >> 39)
+}
+
 // record is one provider; slots of removed providers are reused.
 type record struct {
 	client, network uuid.UUID
-	chain           [maxChain]int32          // the location, its region and country
-	pos             [lanes][maxChain]int32   // position in the bucket of (lane, chain[i])
-	netPrev         int32                    // neighbours in the network's list, -1 at the
-	netNext         int32                    // ends; netPrev is -2 when not in a list
+	chain           [maxChain]int32        // the location, its region and country
+	pos             [lanes][maxChain]int32 // position in the bucket of (lane, chain[i])
+	netPrev         int32                  // neighbours in the network's list, -1 at the
+	netNext         int32                  // ends; netPrev is -2 when not in a list
 	nchain          uint8
 	modes           ModeSet
 	lanes           uint8 // bit l: in lane l
@@ -118,44 +149,34 @@ func (p *Pool) Len() int {
 // removed. Set costs O(1): a weight change touches one record, any other change moves
 // the provider out of and into the buckets of its city, region and country.
 func (p *Pool) Set(pr Provider) error {
-	modes := pr.Modes & validModes
-	if pr.ClientID == uuid.Nil {
-		return fmt.Errorf("%w: nil client id", ErrInvalidProvider)
+	op, err := p.prepare(p.cat.snap.Load(), pr)
+	if err != nil {
+		return err
 	}
-	if modes == 0 {
-		p.Remove(pr.ClientID)
-		return nil
-	}
-	s := p.cat.snap.Load()
-	n, ok := s.lookup(pr.LocationID)
-	if !ok || n < int32(len(groupDefs)) { // groups come first
-		return fmt.Errorf("set provider %s: %w %s", pr.ClientID, ErrUnknownLocation,
-			pr.LocationID)
-	}
-	var buf [maxChain]int32
-	chain := s.chain(buf[:0], n)
-	level := weightLevel(pr.Weight)
-
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	slot, ok := p.byClient[pr.ClientID]
-	if ok {
-		r := &p.recs[slot]
-		if r.chain[0] == n && r.modes == modes && r.network == pr.NetworkID {
-			// Only the weight changes: no bucket moves.
-			p.levels[r.level]--
-			p.levels[level]++
-			r.level = level
-			return nil
+	return p.apply(&op)
+}
+
+// SetAll sets every provider as Set does, holding the write lock once for all of them,
+// which spares concurrent samples a hand-over per update. It checks all providers first
+// and changes nothing when one is invalid.
+func (p *Pool) SetAll(prs []Provider) error {
+	s := p.cat.snap.Load()
+	ops := make([]setOp, len(prs))
+	for i, pr := range prs {
+		var err error
+		if ops[i], err = p.prepare(s, pr); err != nil {
+			return err
 		}
-		p.unlink(slot)
-	} else {
-		if slot, ok = p.alloc(); !ok {
-			return fmt.Errorf("%w: pool holds %d providers", ErrInvalidProvider, maxSlots)
-		}
-		p.byClient[pr.ClientID] = slot
 	}
-	p.link(slot, pr, chain, modes, level)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range ops {
+		if err := p.apply(&ops[i]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -163,6 +184,66 @@ func (p *Pool) Set(pr Provider) error {
 func (p *Pool) Remove(clientID uuid.UUID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.remove(clientID)
+}
+
+// setOp is a checked Set, ready to apply under the lock.
+type setOp struct {
+	pr     Provider
+	chain  [maxChain]int32
+	nchain int
+	modes  ModeSet
+	level  uint8
+}
+
+// prepare checks pr and resolves its location in s, outside the lock.
+func (p *Pool) prepare(s *snapshot, pr Provider) (setOp, error) {
+	op := setOp{pr: pr, modes: pr.Modes & validModes, level: weightLevel(pr.Weight)}
+	if pr.ClientID == uuid.Nil {
+		return op, fmt.Errorf("%w: nil client id", ErrInvalidProvider)
+	}
+	if op.modes == 0 {
+		return op, nil // a removal
+	}
+	n, ok := s.lookup(pr.LocationID)
+	if !ok || n < int32(len(groupDefs)) { // groups come first
+		return op, fmt.Errorf("set provider %s: %w %s", pr.ClientID, ErrUnknownLocation,
+			pr.LocationID)
+	}
+	op.nchain = len(s.chain(op.chain[:0], n))
+	return op, nil
+}
+
+// apply performs op; the caller holds the write lock.
+func (p *Pool) apply(op *setOp) error {
+	if op.modes == 0 {
+		p.remove(op.pr.ClientID)
+		return nil
+	}
+	slot, ok := p.byClient[op.pr.ClientID]
+	if ok {
+		r := &p.recs[slot]
+		if r.chain[0] == op.chain[0] && r.modes == op.modes && r.network == op.pr.NetworkID {
+			// Only the weight changes: no bucket moves, the entries are rewritten.
+			p.levels[r.level]--
+			p.levels[op.level]++
+			r.level = op.level
+			p.rewrite(slot)
+			return nil
+		}
+		p.unlink(slot)
+	} else {
+		if slot, ok = p.alloc(); !ok {
+			return fmt.Errorf("%w: pool holds %d providers", ErrInvalidProvider, maxSlots)
+		}
+		p.byClient[op.pr.ClientID] = slot
+	}
+	p.link(slot, op.pr, op.chain[:op.nchain], op.modes, op.level)
+	return nil
+}
+
+// remove removes the provider; the caller holds the write lock.
+func (p *Pool) remove(clientID uuid.UUID) bool {
 	slot, ok := p.byClient[clientID]
 	if !ok {
 		return false
@@ -213,10 +294,13 @@ func (p *Pool) link(slot int32, pr Provider, chain []int32, modes ModeSet, level
 			for l := range lanes {
 				if r.lanes&(1<<l) != 0 {
 					r.pos[l][i] = int32(len(ns.b[l]))
-					ns.b[l] = append(ns.b[l], uint32(slot)<<chainBits|uint32(i))
+					ns.b[l] = append(ns.b[l], makeEntry(slot, i, r))
 				}
 			}
-			ns.n[r.lanes-1].Add(1)
+			if ns.n[r.lanes-1].Add(1) == 1 && ns.n[0].Load()+ns.n[1].Load()+ns.n[2].Load() == 1 {
+				ns.at = int32(len(p.occupied))
+				p.occupied = append(p.occupied, v)
+			}
 		}
 	}
 	if modes&^publicModes != 0 && pr.NetworkID != uuid.Nil {
@@ -248,13 +332,17 @@ func (p *Pool) unlink(slot int32) {
 			b := ns.b[l]
 			at, last := r.pos[l][i], b[len(b)-1]
 			b[at] = last
-			p.recs[last>>chainBits].pos[l][last&(1<<chainBits-1)] = at
+			p.recs[last.slot()].pos[l][last.chain()] = at
 			if b = b[:len(b)-1]; len(b) == 0 {
 				b = nil // a location that empties gives its memory back
 			}
 			ns.b[l] = b
 		}
-		ns.n[r.lanes-1].Add(-1)
+		if ns.n[r.lanes-1].Add(-1) == 0 && ns.n[0].Load()+ns.n[1].Load()+ns.n[2].Load() == 0 {
+			last := p.occupied[len(p.occupied)-1]
+			p.occupied[ns.at], nodes[last].at = last, ns.at
+			p.occupied = p.occupied[:len(p.occupied)-1]
+		}
 	}
 	if r.netPrev == -2 {
 		return
@@ -273,6 +361,19 @@ func (p *Pool) unlink(slot int32) {
 	r.netPrev, r.netNext = -2, -1
 }
 
+// rewrite refreshes the bucket entries of the provider in slot after its weight changed.
+func (p *Pool) rewrite(slot int32) {
+	r := &p.recs[slot]
+	nodes := *p.nodes.Load()
+	for i, v := range r.chain[:r.nchain] {
+		for l := range lanes {
+			if r.lanes&(1<<l) != 0 {
+				nodes[v].b[l][r.pos[l][i]] = makeEntry(slot, i, r)
+			}
+		}
+	}
+}
+
 // grow makes the per-node table hold n nodes and returns it. The table is replaced, not
 // resized in place, because searches read its counts without the lock.
 func (p *Pool) grow(n int) []nodeState {
@@ -282,7 +383,7 @@ func (p *Pool) grow(n int) []nodeState {
 	}
 	nodes := make([]nodeState, max(n, len(old)*5/4, 1024))
 	for i := range old {
-		nodes[i].b = old[i].b
+		nodes[i].b, nodes[i].at = old[i].b, old[i].at
 		for k := range old[i].n {
 			nodes[i].n[k].Store(old[i].n[k].Load())
 		}
@@ -312,10 +413,11 @@ func (p *Pool) Search(q Query) Results {
 
 // counter reads provider counts under a filter for one search.
 type counter struct {
-	s      *snapshot
-	nodes  []nodeState
-	mask   uint8           // the filter's public lanes
-	extra  map[int32]int32 // per node, the caller's network providers not counted public
+	p     *Pool
+	s     *snapshot
+	nodes []nodeState
+	mask  uint8           // the filter's public lanes
+	extra map[int32]int32 // per node, the caller's network providers not counted public
 }
 
 // counter returns the counts under f. Public counts are read from the atomic table; the
@@ -323,7 +425,7 @@ type counter struct {
 // gathered once under the read lock.
 func (p *Pool) counter(s *snapshot, f Filter) *counter {
 	modes := f.modes()
-	c := &counter{s: s, nodes: *p.nodes.Load(), mask: laneMask(modes)}
+	c := &counter{p: p, s: s, nodes: *p.nodes.Load(), mask: laneMask(modes)}
 	if f.NetworkID == uuid.Nil {
 		return c
 	}
@@ -373,8 +475,8 @@ func (c *counter) count(n int32) int32 {
 }
 
 // candidates returns the nodes that may have a provider visible to the counter: every
-// group, the locations with a public provider in one of its lanes, and those of its
-// network's own providers.
+// group, the locations with a public provider, and those of the caller's network's own
+// providers. The list is copied under the read lock.
 func (c *counter) candidates() []int32 {
 	if c == nil {
 		return nil
@@ -383,10 +485,11 @@ func (c *counter) candidates() []int32 {
 	for g := range groupDefs {
 		nodes = append(nodes, int32(g))
 	}
-	for n := len(groupDefs); n < min(len(c.nodes), len(c.s.nodes)); n++ {
-		if c.count(int32(n)) > 0 {
-			nodes = append(nodes, int32(n))
-		}
+	c.p.mu.RLock()
+	nodes = append(nodes, c.p.occupied...)
+	c.p.mu.RUnlock()
+	for n := range c.extra {
+		nodes = append(nodes, n)
 	}
 	return nodes
 }

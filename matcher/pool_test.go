@@ -200,3 +200,29 @@ func sameSet(a, b []uuid.UUID) bool {
 	}
 	return true
 }
+
+func TestPoolSetAll(t *testing.T) {
+	c, p, all := sampleWorld(t, 400, 300, 21)
+	s := c.snap.Load()
+	moved := slices.Clone(all[:100])
+	for i := range moved {
+		moved[i].LocationID = s.nodes[len(groupDefs)+i].id
+		moved[i].Weight = 0.5
+	}
+	bad := append(slices.Clone(moved), Provider{ClientID: uuid.New(), LocationID: uuid.New(),
+		Modes: Modes(ModePublic)})
+	if err := p.SetAll(bad); !errors.Is(err, ErrUnknownLocation) {
+		t.Fatalf("SetAll with an unknown location = %v", err)
+	}
+	checkCounts(t, c, p, all, testFilters(nil)) // nothing applied
+	gone := all[100]
+	gone.Modes = 0
+	if err := p.SetAll(append(moved, gone)); err != nil {
+		t.Fatal(err)
+	}
+	all = append(moved, all[101:]...)
+	checkCounts(t, c, p, all, testFilters(nil))
+	if _, ok := p.Get(gone.ClientID); ok || p.Len() != len(all) {
+		t.Fatalf("a provider set with no mode is still there, or Len = %d", p.Len())
+	}
+}

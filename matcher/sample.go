@@ -44,8 +44,13 @@ type SampleRequest struct {
 // providers when r.Filter names a network; it does not grow with the pool. The package
 // documentation describes the algorithm.
 func (p *Pool) Sample(r SampleRequest) []uuid.UUID {
+	return p.AppendSample(nil, r)
+}
+
+// AppendSample is Sample appending to dst, for callers that reuse a buffer.
+func (p *Pool) AppendSample(dst []uuid.UUID, r SampleRequest) []uuid.UUID {
 	if r.Count <= 0 || len(r.Specs) == 0 {
-		return nil
+		return dst
 	}
 	s := p.cat.snap.Load()
 	sm := samplers.Get().(*sampler)
@@ -57,14 +62,17 @@ func (p *Pool) Sample(r SampleRequest) []uuid.UUID {
 	defer p.mu.RUnlock()
 	sm.gather(p, r.Filter)
 	if sm.total == 0 {
-		return nil
+		return dst
 	}
 	sm.excl.reset(len(r.Exclude))
+	sm.tags.reset(len(r.Exclude))
 	for _, id := range r.Exclude {
 		sm.excl.add(id)
+		sm.tags.add(int32(idTag(id)))
 	}
 	want := min(r.Count, sm.total)
-	out := make([]uuid.UUID, 0, want)
+	dst = slices.Grow(dst, want)
+	out := dst[len(dst):] // picks go here, within the room just made
 	sm.chosen.reset(want)
 	// A provider appears at most mmax times among the candidates, so they number at
 	// least total/mmax distinct. Draws with rejection pay off while that is at least
@@ -79,14 +87,15 @@ func (p *Pool) Sample(r SampleRequest) []uuid.UUID {
 	if len(out) < want {
 		out = sm.enumerate(p, out, want)
 	}
-	return out
+	return dst[:len(dst)+len(out)]
 }
 
 // Get returns the provider with the client id.
 func (p *Pool) Get(clientID uuid.UUID) (Provider, bool) {
-	s := p.cat.snap.Load()
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	// Loaded under the lock: the snapshot of any Set done before holds its location.
+	s := p.cat.snap.Load()
 	slot, ok := p.byClient[clientID]
 	if !ok {
 		return Provider{}, false
@@ -104,16 +113,17 @@ type sampler struct {
 	nodes   []int32 // the specs' locations, sorted, none inside another
 	all     []int32
 	clients []uuid.UUID
-	sel     uint8      // public lanes the filter selects
-	ranges  [][]uint32 // the buckets of (node, lane) to draw from
-	ends    []int      // ends[i] is the total size of ranges[:i+1]
-	total   int        // candidate entries: the ranges and the list
-	list    []int32    // explicit clients and own-network providers, each once
+	sel     uint8         // public lanes the filter selects
+	ranges  [][]entryBits // the buckets of (node, lane) to draw from
+	ends    []int         // ends[i] is the total size of ranges[:i+1]
+	total   int           // candidate entries: the ranges and the list
+	list    []entryBits   // explicit clients and own-network providers, each once
 	inList  slotSet
 	excl    idSet
+	tags    slotSet // tags of the excluded ids, to skip most records
 	chosen  slotSet
 	seen    slotSet
-	cands   []int32
+	cands   []entryBits
 	keys    []keyed
 }
 
@@ -179,7 +189,7 @@ next:
 	}
 }
 
-// under reports whether a location of chain is one of the spec nodes.
+// under reports whether the provider's location, region or country is a spec node.
 func (sm *sampler) under(r *record) bool {
 	for _, v := range r.chain[:r.nchain] {
 		if _, ok := slices.BinarySearch(sm.nodes, v); ok {
@@ -211,7 +221,7 @@ func (sm *sampler) gather(p *Pool, f Filter) {
 	for _, id := range sm.clients {
 		slot, ok := p.byClient[id]
 		if ok && f.visible(p.recs[slot].network, p.recs[slot].modes) {
-			sm.addList(slot)
+			sm.addList(p, slot)
 		}
 	}
 	head, ok := p.nets[f.NetworkID]
@@ -222,21 +232,21 @@ func (sm *sampler) gather(p *Pool, f Filter) {
 		r := &p.recs[slot]
 		// Providers visible through the public buckets are drawn there already.
 		if r.modes&modes != 0 && r.modes&modes&publicModes == 0 && sm.under(r) {
-			sm.addList(slot)
+			sm.addList(p, slot)
 		}
 	}
 	sm.total += len(sm.list)
 }
 
 // addList adds slot to the list once.
-func (sm *sampler) addList(slot int32) {
+func (sm *sampler) addList(p *Pool, slot int32) {
 	if sm.inList.add(slot) {
-		sm.list = append(sm.list, slot)
+		sm.list = append(sm.list, makeEntry(slot, 0, &p.recs[slot]))
 	}
 }
 
-// at returns the provider at position t of the concatenated buckets and list.
-func (sm *sampler) at(t int) int32 {
+// at returns the entry at position t of the concatenated buckets and list.
+func (sm *sampler) at(t int) entryBits {
 	i, _ := slices.BinarySearch(sm.ends, t+1)
 	if i == len(sm.ranges) {
 		return sm.list[t-sm.total+len(sm.list)]
@@ -244,21 +254,31 @@ func (sm *sampler) at(t int) int32 {
 	if i > 0 {
 		t -= sm.ends[i-1]
 	}
-	return int32(sm.ranges[i][t] >> chainBits)
+	return sm.ranges[i][t]
 }
 
-// multiplicity returns how many times the provider appears among the candidates: once
-// per selected lane it offers when it is under a spec node, and once more in the list.
-func (sm *sampler) multiplicity(slot int32, r *record) int {
-	lanes := bits.OnesCount8(r.lanes & sm.sel)
+// excluded reports whether the provider of e is excluded; the tag spares most
+// candidates a read of their record.
+func (sm *sampler) excluded(p *Pool, e entryBits) bool {
+	return sm.tags.has(int32(e.tag())) && sm.excl.has(p.recs[e.slot()].client)
+}
+
+// multiplicity returns how many times the provider of e appears among the candidates:
+// once per selected lane it offers when it is under a spec node, and once more in the
+// list. Without a list, the entry alone tells.
+func (sm *sampler) multiplicity(p *Pool, e entryBits) int {
 	if len(sm.list) == 0 {
-		return lanes
+		if sm.sel == 3 && e.bothLanes() {
+			return 2
+		}
+		return 1
 	}
+	r := &p.recs[e.slot()]
 	m := 0
-	if lanes > 0 && sm.under(r) {
+	if lanes := bits.OnesCount8(r.lanes & sm.sel); lanes > 0 && sm.under(r) {
 		m = lanes
 	}
-	if sm.inList.has(slot) {
+	if sm.inList.has(e.slot()) {
 		m++
 	}
 	return m
@@ -287,19 +307,18 @@ func (sm *sampler) reject(p *Pool, out []uuid.UUID, want, mmax int) []uuid.UUID 
 	lo, top := p.levelRange()
 	budget := 1024 + 16*mmax*want*top/lo
 	for draws := 0; len(out) < want && draws < budget; draws++ {
-		slot := sm.at(sm.intN(sm.total))
-		r := &p.recs[slot]
-		if sm.excl.has(r.client) || sm.chosen.has(slot) {
+		e := sm.at(sm.intN(sm.total))
+		if sm.chosen.has(e.slot()) || sm.excluded(p, e) {
 			continue
 		}
-		if m := sm.multiplicity(slot, r); m > 1 && sm.intN(m) != 0 {
+		if m := sm.multiplicity(p, e); m > 1 && sm.intN(m) != 0 {
 			continue
 		}
-		if int(r.level) < top && sm.intN(top) >= int(r.level) {
+		if e.level() < top && sm.intN(top) >= e.level() {
 			continue
 		}
-		sm.chosen.add(slot)
-		out = append(out, r.client)
+		sm.chosen.add(e.slot())
+		out = append(out, p.recs[e.slot()].client)
 	}
 	return out
 }
@@ -307,38 +326,35 @@ func (sm *sampler) reject(p *Pool, out []uuid.UUID, want, mmax int) []uuid.UUID 
 // enumerate lists every remaining candidate once and picks from them: a partial
 // Fisher-Yates shuffle when their weights are equal, otherwise the largest keys
 // log(u)/w (Efraimidis and Spirakis), which orders them as successive weighted picks.
+// Only the picked providers' records are read.
 func (sm *sampler) enumerate(p *Pool, out []uuid.UUID, want int) []uuid.UUID {
 	sm.seen.reset(sm.total)
 	sm.cands = sm.cands[:0]
 	equal := true
-	consider := func(slot int32) {
-		if !sm.seen.add(slot) {
+	consider := func(e entryBits) {
+		if !sm.seen.add(e.slot()) || sm.chosen.has(e.slot()) || sm.excluded(p, e) {
 			return
 		}
-		r := &p.recs[slot]
-		if sm.excl.has(r.client) || sm.chosen.has(slot) {
-			return
-		}
-		if len(sm.cands) > 0 && r.level != p.recs[sm.cands[0]].level {
+		if len(sm.cands) > 0 && e.level() != sm.cands[0].level() {
 			equal = false
 		}
-		sm.cands = append(sm.cands, slot)
+		sm.cands = append(sm.cands, e)
 	}
 	for _, b := range sm.ranges {
 		for _, e := range b {
-			consider(int32(e >> chainBits))
+			consider(e)
 		}
 	}
-	for _, slot := range sm.list {
-		consider(slot)
+	for _, e := range sm.list {
+		consider(e)
 	}
 	need := min(want-len(out), len(sm.cands))
 	c := sm.cands
 	if !equal {
 		sm.keys = sm.keys[:0]
-		for _, slot := range c {
-			k := math.Log(1-sm.float()) / float64(p.recs[slot].level)
-			sm.keys = append(sm.keys, keyed{key: k, slot: slot})
+		for _, e := range c {
+			k := math.Log(1-sm.float()) / float64(e.level())
+			sm.keys = append(sm.keys, keyed{key: k, slot: e.slot()})
 		}
 		slices.SortFunc(sm.keys, func(a, b keyed) int { return cmp.Compare(b.key, a.key) })
 		for _, k := range sm.keys[:need] {
@@ -349,7 +365,7 @@ func (sm *sampler) enumerate(p *Pool, out []uuid.UUID, want int) []uuid.UUID {
 	for i := range need {
 		j := i + sm.intN(len(c)-i)
 		c[i], c[j] = c[j], c[i]
-		out = append(out, p.recs[c[i]].client)
+		out = append(out, p.recs[c[i].slot()].client)
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package matcher
 
 import (
 	"math"
-	"math/bits"
 	"slices"
 	"sync"
 )
@@ -94,10 +93,11 @@ type scratch struct {
 	dist    []uint8  // its distance in that epoch
 	exact   []uint32 // epoch in which the node matched exactly
 	touched []int32  // nodes matched in the current epoch
-	rows    []int32
-	states  []int32
+	level   []item   // the walk's frontier, and the one below it
+	below   []item
+	grams   []uint32 // the walk's query rune pairs
 	heap    []cand
-	// ascii[r] and other hold the query positions of each rune, for automaton steps.
+	// ascii[r] and other hold the query positions of each rune, for the walk's rows.
 	ascii [128]uint64
 	other []runeBits
 }
@@ -174,14 +174,6 @@ func (sc *scratch) match(o int32, d uint8) {
 	}
 }
 
-// segments returns the indexes of s.
-func (s *snapshot) segments() []*segment {
-	if s.delta == nil {
-		return []*segment{s.main}
-	}
-	return []*segment{s.main, s.delta}
-}
-
 // search runs q; cnt supplies provider counts and may be nil.
 func (s *snapshot) search(q Query, cnt *counter) Results {
 	text := normalizeRunes(nil, q.Text)
@@ -202,7 +194,7 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 
 	// Exact matches form the best tier; when they fill the limit nothing else can rank.
 	exact := sc.next()
-	for _, g := range s.segments() {
+	for _, g := range s.segs {
 		lo, hi := g.prefixRange(g.prim, text)
 		for _, e := range g.prim[lo:hi] {
 			sc.match(e.owner, 0)
@@ -216,12 +208,58 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 	// Widen the distance until enough locations match: results rank by distance first,
 	// so the nearer ones fill the limit before any farther one could enter it.
 	for dd := 0; ; dd++ {
+		if dd == m {
+			// Every node is within m (the empty prefix is), and those not found nearer
+			// are exactly at m: add the best of them without walking everything.
+			s.fill(sc, q, cnt, limit, uint8(m))
+			return s.top(sc, q, cnt, limit, exact)
+		}
 		sc.next()
-		for _, g := range s.segments() {
+		for _, g := range s.segs {
 			s.walk(g, sc, text, dd)
 		}
 		if dd >= d || s.available(sc, q, cnt) >= limit {
 			return s.top(sc, q, cnt, limit, exact)
+		}
+	}
+}
+
+// fill adds to the nodes matched in this epoch, at distance dist, those that rank
+// first among the rest: every node with a visible provider, then, unless q asks for
+// providers, limit more in name order. Ranking them all picks the same results as
+// ranking every node at dist would.
+func (s *snapshot) fill(sc *scratch, q Query, cnt *counter, limit int, dist uint8) {
+	for _, n := range cnt.candidates() {
+		if int(n) < len(s.nodes) && sc.seen[n] != sc.epoch {
+			sc.match(n, dist)
+		}
+	}
+	if q.OnlyAvailable {
+		return
+	}
+	added := 0
+	s.inNameOrder(func(n int32) bool {
+		if sc.seen[n] != sc.epoch {
+			sc.match(n, dist)
+			added++
+		}
+		return added < limit
+	})
+}
+
+// inNameOrder calls fn with nodes in name order (see nameCompare) while it returns true.
+func (s *snapshot) inNameOrder(fn func(n int32) bool) {
+	i, j := 0, 0
+	for i < len(s.byName) || j < len(s.deltaByName) {
+		var n int32
+		if j == len(s.deltaByName) ||
+			i < len(s.byName) && s.rank(s.byName[i]) < s.rank(s.deltaByName[j]) {
+			n, i = s.byName[i], i+1
+		} else {
+			n, j = s.deltaByName[j], j+1
+		}
+		if !fn(n) {
+			return
 		}
 	}
 }
@@ -246,7 +284,7 @@ func (s *snapshot) list(sc *scratch, q Query, cnt *counter, limit int) Results {
 	exact := sc.next()
 	if q.OnlyAvailable {
 		for _, n := range cnt.candidates() {
-			if int(n) < len(s.nodes) {
+			if int(n) < len(s.nodes) && sc.seen[n] != sc.epoch {
 				sc.match(n, 0)
 				sc.exact[n] = exact
 			}
@@ -267,7 +305,7 @@ func (s *snapshot) matches(text []rune, d int) map[int32]int {
 	defer scratchPool.Put(sc)
 	sc.next()
 	if len(text) <= s.maxLen+d {
-		for _, g := range s.segments() {
+		for _, g := range s.segs {
 			s.walk(g, sc, text, d)
 		}
 	}
@@ -276,266 +314,6 @@ func (s *snapshot) matches(text []rune, d int) map[int32]int {
 		out[o] = int(sc.dist[o])
 	}
 	return out
-}
-
-// walker holds the state of one walk of a segment's tree: the rows of the edit-distance
-// table along the current path, limited to the band of width 2d+1 around the diagonal
-// where values up to d can occur. The first d rows are computed in rows; deeper ones
-// are automaton states, one per depth in states.
-type walker struct {
-	g       *segment
-	sc      *scratch
-	q       []rune
-	m, d, w int32
-	inf     int32
-	rows    []int32
-	au      *automaton // nil for queries longer than 64 runes
-	states  []int32
-	// qmask has the class of every query rune; at[c] has bit k set when q[k] is of
-	// class c. Both are zero for queries longer than 64 runes, which skip the check.
-	qmask uint64
-	at    [64]uint64
-}
-
-// walk records in sc every owner of g whose names are within prefix edit distance d of q.
-func (s *snapshot) walk(g *segment, sc *scratch, q []rune, d int) {
-	if len(g.entries) == 0 {
-		return
-	}
-	w := walker{g: g, sc: sc, q: q, m: int32(len(q)), d: int32(d), w: int32(2*d + 1)}
-	w.inf = w.d + 1
-	need := (g.maxLen + 1) * int(w.w)
-	if cap(sc.rows) < need {
-		sc.rows = make([]int32, need)
-	}
-	w.rows = sc.rows[:need]
-	for k := int32(0); k < w.w; k++ {
-		j := k - w.d
-		w.rows[k] = j
-		if j < 0 || j > w.m {
-			w.rows[k] = w.inf
-		}
-	}
-	if len(q) <= 64 {
-		for k, r := range q {
-			w.qmask |= 1 << class(r)
-			w.at[class(r)] |= 1 << k
-		}
-		w.au = automatonFor(d)
-		if cap(sc.states) < g.maxLen+1 {
-			sc.states = make([]int32, g.maxLen+1)
-		}
-		w.states = sc.states[:g.maxLen+1]
-		sc.setQuery(q)
-		if d == 0 {
-			w.intern(0)
-		}
-	}
-	if w.m == 0 {
-		w.collect(0, int32(len(g.entries)), 0) // the empty query is a prefix of everything
-		return
-	}
-	best := w.inf
-	if w.m <= w.d {
-		best = w.m
-	}
-	w.descend(0, best, 0)
-}
-
-// descend walks the children of node v, whose row is computed, with best the least
-// distance between the query and a prefix of the path so far and last the least cell
-// of the row. A child's first step needs only its first rune, so most children are
-// pruned without reading their node.
-func (w *walker) descend(v, best, last int32) {
-	t := &w.g.tree[v]
-	i := t.depth + 1
-	if last < w.d {
-		for ch := t.child; ch < t.child+t.nchild; ch++ {
-			if rowMin, whole := w.step(i, w.g.firsts[ch]); rowMin <= w.d {
-				w.enter(ch, i, best, rowMin, whole)
-			}
-		}
-		return
-	}
-	// Every live cell has spent the whole budget, so a path can only go on with the
-	// query rune right after one of them: visit just those children.
-	var seen [2*MaxDistance + 1]int32
-	n := 0
-	for k, val := range w.cells(t.depth) {
-		j := t.depth - w.d + int32(k)
-		if val != w.d || j >= w.m {
-			continue
-		}
-		ch := w.child(t, w.q[j])
-		if ch < 0 || slices.Contains(seen[:n], ch) {
-			continue
-		}
-		seen[n] = ch
-		n++
-		// Other children may have overwritten row i since: recompute it.
-		if rowMin, whole := w.step(i, w.q[j]); rowMin <= w.d {
-			w.enter(ch, i, best, rowMin, whole)
-		}
-	}
-}
-
-// enter continues the walk into node v, whose edge's first rune gave row i with least
-// cell rowMin and whole-query value whole.
-func (w *walker) enter(v, i, best, rowMin, whole int32) {
-	t := &w.g.tree[v]
-	miss := w.missing(t)
-	first := i
-	for {
-		best = min(best, whole)
-		bound := rowMin
-		if rowMin <= w.d && (miss != 0 || t.maxLen < w.m+w.d) {
-			bound = w.bound(i, miss, t)
-		}
-		// Nothing below can do better than bound: when best is already as good, the
-		// whole subtree matches at best.
-		if best <= w.d && bound >= best {
-			w.collect(w.g.spans[v].lo, w.g.spans[v].hi, best)
-			return
-		}
-		if bound > w.d {
-			return
-		}
-		if i == t.depth {
-			break
-		}
-		i++
-		rowMin, whole = w.step(i, w.g.runes[t.label+i-first])
-	}
-	if sp := &w.g.spans[v]; best <= w.d && sp.lo < sp.term {
-		w.collect(sp.lo, sp.term, best)
-	}
-	w.descend(v, best, rowMin)
-}
-
-// child returns the child of t whose edge starts with r, or -1.
-func (w *walker) child(t *tnode, r rune) int32 {
-	kids := w.g.firsts[t.child : t.child+t.nchild]
-	k, ok := slices.BinarySearch(kids, r)
-	if !ok {
-		return -1
-	}
-	return t.child + int32(k)
-}
-
-// step computes row i of the table, whose last path rune is c, and returns its least
-// cell and its value for the whole query (inf when out of the band).
-func (w *walker) step(i int32, c rune) (rowMin, whole int32) {
-	if w.au == nil || i <= w.d {
-		rowMin, whole = w.row(i, c)
-		if w.au != nil && i == w.d {
-			w.intern(i)
-		}
-		return rowMin, whole
-	}
-	match := int(w.sc.positions(c)>>uint(i-w.d-1)) & (1<<w.w - 1)
-	s := int32(w.au.next[int(w.states[i-1])<<w.w|match])
-	w.states[i] = s
-	kmax := w.m - i + w.d // cells past kmax lie beyond the query
-	switch {
-	case kmax < 0:
-		return w.inf, w.inf
-	case kmax >= w.w:
-		return w.au.rows[s].prefix[w.w], w.inf
-	}
-	return w.au.rows[s].prefix[kmax+1], w.au.rows[s].v[kmax]
-}
-
-// intern turns the computed row i into an automaton state. Cells beyond the query
-// never feed cells within it, so they may hold anything; they are set to continue
-// their left neighbour, as the automaton's own steps would.
-func (w *walker) intern(i int32) {
-	var v [2*MaxDistance + 1]int32
-	copy(v[:], w.rows[i*w.w:(i+1)*w.w])
-	for k := max(w.m-i+w.d+1, 1); k < w.w; k++ {
-		v[k] = min(v[k-1]+1, w.inf)
-	}
-	w.states[i] = w.au.id[w.au.pack(v)]
-}
-
-// cells returns row i.
-func (w *walker) cells(i int32) []int32 {
-	if w.au == nil || i <= w.d {
-		return w.rows[i*w.w : (i+1)*w.w]
-	}
-	return w.au.rows[w.states[i]].v[:w.w]
-}
-
-// missing returns the query positions whose rune class occurs nowhere below t: each of
-// them costs an edit in any alignment with a path through t.
-func (w *walker) missing(t *tnode) uint64 {
-	var miss uint64
-	for cs := w.qmask &^ t.mask; cs != 0; cs &= cs - 1 {
-		miss |= w.at[bits.TrailingZeros64(cs)]
-	}
-	return miss
-}
-
-// bound returns a lower bound on the distance between the query and any prefix that
-// extends the current path of length i below t: the least over the row's cells of the
-// cell's value plus the edits the rest of the query needs at least, either for runes
-// that occur nowhere below t or for runes beyond the longest entry below t.
-func (w *walker) bound(i int32, miss uint64, t *tnode) int32 {
-	b := w.inf
-	for k, v := range w.cells(i) {
-		j := i - w.d + int32(k)
-		if v >= b || j > w.m {
-			continue
-		}
-		extra := max(int32(bits.OnesCount64(miss>>j)), (w.m-j)-(t.maxLen-i))
-		b = min(b, v+extra)
-	}
-	return b
-}
-
-// row computes table row i (the path's first i runes, the last being c) from row i-1
-// and returns its minimum and its value for the whole query. Cell k of a row holds
-// column j = i-d+k; cells outside the table or the band hold inf = d+1, and values are
-// capped there: a value within d is exact, anything larger reads as inf.
-func (w *walker) row(i int32, c rune) (rowMin, whole int32) {
-	prev := w.rows[(i-1)*w.w : i*w.w]
-	cur := w.rows[i*w.w : (i+1)*w.w]
-	rowMin = w.inf
-	for k := int32(0); k < w.w; k++ {
-		j := i - w.d + k
-		var v int32
-		switch {
-		case j < 0 || j > w.m:
-			v = w.inf
-		case j == 0:
-			v = i
-		default:
-			v = prev[k]
-			if w.q[j-1] != c {
-				v++
-			}
-			if k+1 < w.w {
-				v = min(v, prev[k+1]+1)
-			}
-			if k > 0 {
-				v = min(v, cur[k-1]+1)
-			}
-			v = min(v, w.inf)
-		}
-		cur[k] = v
-		rowMin = min(rowMin, v)
-	}
-	whole = w.inf
-	if k := w.m - i + w.d; k >= 0 && k < w.w {
-		whole = cur[k]
-	}
-	return rowMin, whole
-}
-
-// collect records entries lo..hi of the segment as matching at distance d.
-func (w *walker) collect(lo, hi, d int32) {
-	for _, e := range w.g.entries[lo:hi] {
-		w.sc.match(e.owner, uint8(d))
-	}
 }
 
 // cand is a ranked candidate. Keys compare as (hi, lo): hi packs the distance, whether
