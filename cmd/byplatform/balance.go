@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/byplatform/byplatform/engine"
 	"github.com/byplatform/byplatform/notify"
-	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
 )
 
@@ -34,23 +32,11 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
+	eng, done, err := toolEngine(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := c.openStore(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	eng, err := toolEngine(ctx, st, log)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
+	defer done()
 	b, err := eng.AddBalance(ctx, network, bytes,
 		time.Duration(days*float64(24*time.Hour)))
 	if err != nil {
@@ -61,16 +47,35 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// toolEngine is an engine for commands that change data offline. They sign no tokens
-// and send no messages, so it gets a throwaway key and a sender that refuses.
-func toolEngine(ctx context.Context, st *store.Store, log *slog.Logger) (*engine.Engine,
-	error) {
+// toolEngine opens the migrated store of c and an engine over it for commands that
+// change data offline. They sign no tokens and send no messages, so the engine gets a
+// throwaway key and a sender that refuses. done closes both.
+func toolEngine(ctx context.Context, c config, stderr io.Writer) (eng *engine.Engine,
+	done func(), err error) {
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := c.openStore(ctx, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
-		return nil, err
+		st.Close()
+		return nil, nil, err
 	}
-	return engine.New(ctx, engine.Config{Store: st, Signer: token.NewSigner(key),
+	eng, err = engine.New(ctx, engine.Config{Store: st, Signer: token.NewSigner(key),
 		Sender: discard{}, CodeKey: make([]byte, 32), Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return eng, func() { eng.Close(); st.Close() }, nil
 }
 
 // discard is a sender for commands that never send messages.

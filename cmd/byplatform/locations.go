@@ -32,23 +32,11 @@ func runLocations(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer f.Close()
-	log, err := c.logger(stderr)
+	eng, done, err := toolEngine(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := c.openStore(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	eng, err := toolEngine(ctx, st, log)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
+	defer done()
 	n, err := eng.ImportLocations(ctx, f)
 	if err != nil {
 		return err
