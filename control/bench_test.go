@@ -83,8 +83,10 @@ func BenchmarkAckFrame(b *testing.B) {
 		for b.Loop() {
 			ack, _ := proto.Marshal(&pb.Ack{MessageId: msg[:], SequenceId: seq[:]})
 			_, err := proto.Marshal(&pb.TransferFrame{
-				TransferPath: &pb.TransferPath{DestinationId: client[:], SourceId: zero, StreamId: zero},
-				Frame:        &pb.Frame{MessageType: pb.MessageType_TransferAck, MessageBytes: ack},
+				TransferPath: &pb.TransferPath{
+					DestinationId: client[:], SourceId: zero, StreamId: zero,
+				},
+				Frame: &pb.Frame{MessageType: pb.MessageType_TransferAck, MessageBytes: ack},
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -99,7 +101,9 @@ func BenchmarkHandlePackCreateContract(b *testing.B) {
 			w := newWorld(b)
 			w.eng.setBalance(w.srcNet, 1<<62)
 			srv := control.NewServer(w.eng, control.Options{HMAC: form})
-			pack := mustMarshal(b, &pb.Pack{Frames: []*pb.Frame{createFrame(b, w.pub, 32<<20, false)}})
+			pack := mustMarshal(b, &pb.Pack{Frames: []*pb.Frame{
+				createFrame(b, w.pub, 32<<20, false),
+			}})
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -69,7 +69,9 @@ func (e *fakeEngine) audited() []engine.PeerAudit {
 	return append([]engine.PeerAudit(nil), e.audits...)
 }
 
-func (e *fakeEngine) Provide(_ context.Context, client uuid.UUID, keys map[engine.ProvideMode][]byte) error {
+func (e *fakeEngine) Provide(
+	_ context.Context, client uuid.UUID, keys map[engine.ProvideMode][]byte,
+) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.network[client]; !ok {
@@ -101,7 +103,8 @@ func (e *fakeEngine) CreateContract(
 	}
 	secret, ok := e.keys[req.Destination][mode]
 	if !ok {
-		return engine.ContractGrant{}, fmt.Errorf("destination mode %d: %w", mode, engine.ErrNoPermission)
+		return engine.ContractGrant{}, fmt.Errorf("destination mode %d: %w",
+			mode, engine.ErrNoPermission)
 	}
 	if mode == engine.ProvidePublic {
 		if e.balance[srcNet] < req.TransferByteCount {

@@ -17,7 +17,10 @@ import (
 )
 
 func TestQUICFramingRoundTrip(t *testing.T) {
-	msgs := [][]byte{{}, []byte("x"), bytes.Repeat([]byte{7}, 4096), bytes.Repeat([]byte{9}, control.MaxQUICMessageSize)}
+	msgs := [][]byte{
+		{}, []byte("x"), bytes.Repeat([]byte{7}, 4096),
+		bytes.Repeat([]byte{9}, control.MaxQUICMessageSize),
+	}
 	var buf bytes.Buffer
 	w := control.NewQUICWriter(&buf, 0)
 	for _, m := range msgs {
@@ -127,7 +130,8 @@ func TestQUICReaderErrors(t *testing.T) {
 		if err := w.WriteMessage(make([]byte, 101)); !errors.Is(err, control.ErrMessageTooLarge) {
 			t.Errorf("WriteMessage = %v, want ErrMessageTooLarge", err)
 		}
-		if _, err := control.AppendQUICMessage(nil, make([]byte, control.MaxQUICMessageSize+1)); !errors.Is(err, control.ErrMessageTooLarge) {
+		_, err := control.AppendQUICMessage(nil, make([]byte, control.MaxQUICMessageSize+1))
+		if !errors.Is(err, control.ErrMessageTooLarge) {
 			t.Errorf("AppendQUICMessage = %v, want ErrMessageTooLarge", err)
 		}
 	})
@@ -136,7 +140,9 @@ func TestQUICReaderErrors(t *testing.T) {
 func TestAuthFrame(t *testing.T) {
 	const jwt = "eyJhbGciOiJFUzI1NiJ9.eyJjbGllbnRfaWQiOiJ4In0.c2lnbmF0dXJl"
 	instance := uuid.New()
-	b, err := control.MarshalAuthFrame(control.Auth{JWT: jwt, AppVersion: "2024.4.1", InstanceID: instance})
+	b, err := control.MarshalAuthFrame(control.Auth{
+		JWT: jwt, AppVersion: "2024.4.1", InstanceID: instance,
+	})
 	must(t, err)
 	got, err := control.ParseAuthFrame(b)
 	must(t, err)
@@ -145,7 +151,9 @@ func TestAuthFrame(t *testing.T) {
 	}
 
 	authFrame := func(a *pb.Auth) []byte {
-		return mustMarshal(t, &pb.Frame{MessageType: pb.MessageType_TransferAuth, MessageBytes: mustMarshal(t, a)})
+		return mustMarshal(t, &pb.Frame{
+			MessageType: pb.MessageType_TransferAuth, MessageBytes: mustMarshal(t, a),
+		})
 	}
 	cases := []struct {
 		name string
@@ -153,17 +161,26 @@ func TestAuthFrame(t *testing.T) {
 		want string
 	}{
 		{"not protobuf", []byte{0xff, 0xff}, "decode frame"},
-		{"a transfer frame", mustMarshal(t, &pb.TransferFrame{TransferPath: clientPath(instance)}), "message type"},
-		{"a pack frame", mustMarshal(t, &pb.Frame{MessageType: pb.MessageType_TransferPack}), "want TransferAuth"},
-		{"auth bytes broken", mustMarshal(t, &pb.Frame{MessageType: pb.MessageType_TransferAuth, MessageBytes: []byte{0x0a, 9}}), "decode auth"},
+		{"a transfer frame", mustMarshal(t, &pb.TransferFrame{TransferPath: clientPath(instance)}),
+			"message type"},
+		{"a pack frame", mustMarshal(t, &pb.Frame{MessageType: pb.MessageType_TransferPack}),
+			"want TransferAuth"},
+		{"auth bytes broken", mustMarshal(t, &pb.Frame{
+			MessageType:  pb.MessageType_TransferAuth,
+			MessageBytes: []byte{0x0a, 9},
+		}), "decode auth"},
 		{"no jwt", authFrame(&pb.Auth{InstanceId: instance[:]}), "missing by_jwt"},
 		{"no instance id", authFrame(&pb.Auth{ByJwt: jwt}), "instance_id has 0 bytes"},
-		{"short instance id", authFrame(&pb.Auth{ByJwt: jwt, InstanceId: instance[:15]}), "instance_id has 15 bytes"},
+		{"short instance id", authFrame(&pb.Auth{ByJwt: jwt, InstanceId: instance[:15]}),
+			"instance_id has 15 bytes"},
 		{"jwt not UTF-8", mustMarshal(t, &pb.Frame{
 			MessageType:  pb.MessageType_TransferAuth,
 			MessageBytes: append([]byte{0x0a, 3, 'a', 0xff, 'b', 0x1a, 16}, instance[:]...),
 		}), "decode auth"},
-		{"too large", authFrame(&pb.Auth{ByJwt: strings.Repeat("j", control.MaxAuthFrameSize), InstanceId: instance[:]}), "limit"},
+		{"too large", authFrame(&pb.Auth{
+			ByJwt:      strings.Repeat("j", control.MaxAuthFrameSize),
+			InstanceId: instance[:],
+		}), "limit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,7 +216,10 @@ func TestControlFramesMatchProtoMarshal(t *testing.T) {
 	pack := clientPack(seq, 3, true, createFrame(t, client, 5, false), closeFrame(t, msg, 1))
 	want := mustMarshal(t, &pb.TransferFrame{
 		TransferPath: path,
-		Frame:        &pb.Frame{MessageType: pb.MessageType_TransferPack, MessageBytes: mustMarshal(t, pack)},
+		Frame: &pb.Frame{
+			MessageType:  pb.MessageType_TransferPack,
+			MessageBytes: mustMarshal(t, pack),
+		},
 	})
 	got, err := control.AppendPackFrame(bytes.Clone(prefix), client, pack)
 	must(t, err)

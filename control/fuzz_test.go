@@ -20,8 +20,10 @@ func FuzzParsePath(f *testing.F) {
 	client := uuid.New()
 	f.Add([]byte{})
 	f.Add(control.AppendAckFrame(nil, client, idA, idB, true))
-	f.Add([]byte(wire(nil).bytes(1, path(idA[:], idB[:], nil)).bytes(1, path(nil, idC[:], []byte{}))))
-	f.Add([]byte(wire(nil).varint(3, 1).group(9, wire(nil).bytes(1, idA[:])).bytes(1, path(idA[:7], nil, nil))))
+	f.Add([]byte(wire(nil).bytes(1, path(idA[:], idB[:], nil)).
+		bytes(1, path(nil, idC[:], []byte{}))))
+	f.Add([]byte(wire(nil).varint(3, 1).group(9, wire(nil).bytes(1, idA[:])).
+		bytes(1, path(idA[:7], nil, nil))))
 	f.Add(packTransfer(f, client, clientPack(idC, 1, true, createFrame(f, idA, 9, false))))
 	f.Add([]byte{0x0a, 0x12, 0x0a, 0x10})
 
@@ -64,8 +66,12 @@ func FuzzHandlePack(f *testing.F) {
 	for _, frames := range [][]*pb.Frame{
 		nil,
 		{createFrame(f, w.pub, 100, false), createFrame(f, w.stranger, 1, true)},
-		{provideFrame(f, map[pb.ProvideMode][]byte{pb.ProvideMode_Public: secret(4)}), closeFrame(f, idA, 1)},
-		{msgFrame(f, pb.MessageType_TransferPeerAudit, &pb.PeerAudit{PeerId: idB[:], Duration: 1 << 63})},
+		{
+			provideFrame(f, map[pb.ProvideMode][]byte{pb.ProvideMode_Public: secret(4)}),
+			closeFrame(f, idA, 1),
+		},
+		{msgFrame(f, pb.MessageType_TransferPeerAudit,
+			&pb.PeerAudit{PeerId: idB[:], Duration: 1 << 63})},
 		{{MessageType: pb.MessageType_TransferCreateContract, MessageBytes: []byte{0x0a, 0x10}}},
 	} {
 		f.Add(mustMarshal(f, &pb.Pack{Frames: frames}))
@@ -108,7 +114,8 @@ func checkResult(t *testing.T, w world, fr *pb.Frame) {
 	}
 	if c := res.Contract; c != nil {
 		for _, b := range []byte{1, 2, 3, 4} {
-			if bytes.Equal(c.StoredContractHmac, expectedHMAC(control.HMACLegacy, secret(b), c.StoredContractBytes)) {
+			if bytes.Equal(c.StoredContractHmac,
+				expectedHMAC(control.HMACLegacy, secret(b), c.StoredContractBytes)) {
 				return
 			}
 		}
@@ -135,8 +142,10 @@ func FuzzSessionReceive(f *testing.F) {
 	nack := clientPack(seq, 9, false, createFrame(f, pub, 1, false))
 	nack.Nack = true
 	f.Add(series(packTransfer(f, client, p0), packTransfer(f, client, p1)))
-	f.Add(series(packTransfer(f, client, p2), packTransferField(f, client, p1), packTransfer(f, client, p0)))
-	f.Add(series(packTransfer(f, client, nack), ackTransfer(f, client, p0, true), []byte{0x12, 0x01}))
+	f.Add(series(packTransfer(f, client, p2), packTransferField(f, client, p1),
+		packTransfer(f, client, p0)))
+	f.Add(series(packTransfer(f, client, nack), ackTransfer(f, client, p0, true),
+		[]byte{0x12, 0x01}))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		synctest.Test(t, func(t *testing.T) {
@@ -145,7 +154,9 @@ func FuzzSessionReceive(f *testing.F) {
 			eng.network[pub] = uuid.New()
 			eng.keys[pub] = map[engine.ProvideMode][]byte{engine.ProvidePublic: secret(1)}
 			eng.balance[eng.network[client]] = 1 << 20
-			srv := control.NewServer(eng, control.Options{MaxAhead: 4, MaxSequences: 4, Logger: testLogger(t)})
+			srv := control.NewServer(eng, control.Options{
+				MaxAhead: 4, MaxSequences: 4, Logger: testLogger(t),
+			})
 			box := &outbox{client: client}
 			ss := srv.Open(context.Background(), client, box.send)
 			defer ss.Close()
@@ -174,12 +185,16 @@ func FuzzSessionReceive(f *testing.F) {
 }
 
 func FuzzAuthFrame(f *testing.F) {
-	good, err := control.MarshalAuthFrame(control.Auth{JWT: "a.b.c", AppVersion: "1", InstanceID: idA})
+	good, err := control.MarshalAuthFrame(control.Auth{
+		JWT: "a.b.c", AppVersion: "1", InstanceID: idA,
+	})
 	must(f, err)
 	f.Add(good)
 	f.Add(good[:len(good)-1])
 	f.Add([]byte{0x08, 0x04})
-	f.Add(mustMarshal(f, &pb.Frame{MessageType: pb.MessageType_TransferAuth, MessageBytes: []byte{0x0a, 1, 0xff}}))
+	f.Add(mustMarshal(f, &pb.Frame{
+		MessageType: pb.MessageType_TransferAuth, MessageBytes: []byte{0x0a, 1, 0xff},
+	}))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := control.ParseAuthFrame(b)

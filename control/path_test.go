@@ -64,7 +64,9 @@ func path(dst, src, stream []byte) wire {
 }
 
 func TestParsePath(t *testing.T) {
-	payload := mustMarshal(t, &pb.Frame{MessageType: pb.MessageType_TransferPack, MessageBytes: make([]byte, 100)})
+	payload := mustMarshal(t, &pb.Frame{
+		MessageType: pb.MessageType_TransferPack, MessageBytes: make([]byte, 100),
+	})
 	cases := []struct {
 		name string
 		in   []byte
@@ -73,22 +75,29 @@ func TestParsePath(t *testing.T) {
 		{"empty frame has a zero path", nil, control.Path{}},
 		{"all three ids", wire(nil).bytes(1, path(idA[:], idB[:], idC[:])),
 			control.Path{Destination: idA, Source: idB, Stream: idC}},
-		{"absent ids are zero", wire(nil).bytes(1, path(nil, idB[:], nil)), control.Path{Source: idB}},
-		{"empty ids are zero", wire(nil).bytes(1, path([]byte{}, idB[:], []byte{})), control.Path{Source: idB}},
+		{"absent ids are zero", wire(nil).bytes(1, path(nil, idB[:], nil)),
+			control.Path{Source: idB}},
+		{"empty ids are zero", wire(nil).bytes(1, path([]byte{}, idB[:], []byte{})),
+			control.Path{Source: idB}},
 		{"path after the frame", wire(nil).bytes(2, payload).bytes(1, path(idA[:], idB[:], nil)),
 			control.Path{Destination: idA, Source: idB}},
 		{"unknown fields of every wire type are skipped",
 			wire(nil).varint(3, 7).fixed32(9, 1).bytes(1, wire(nil).fixed64(7, 5).bytes(1, idA[:]).
-				group(8, wire(nil).varint(1, 1)).bytes(2, idB[:])).fixed64(6, 2).group(10, wire(nil).bytes(1, idC[:])),
+				group(8, wire(nil).varint(1, 1)).bytes(2, idB[:])).fixed64(6, 2).
+				group(10, wire(nil).bytes(1, idC[:])),
 			control.Path{Destination: idA, Source: idB}},
 		{"a repeated path merges, last id wins",
-			wire(nil).bytes(1, path(idA[:], idA[:], nil)).bytes(2, payload).bytes(1, path(nil, idB[:], idC[:])),
+			wire(nil).bytes(1, path(idA[:], idA[:], nil)).bytes(2, payload).
+				bytes(1, path(nil, idB[:], idC[:])),
 			control.Path{Destination: idA, Source: idB, Stream: idC}},
-		{"a repeated id in one path, last wins", wire(nil).bytes(1, wire(nil).bytes(1, idA[:]).bytes(1, idC[:])),
+		{"a repeated id in one path, last wins",
+			wire(nil).bytes(1, wire(nil).bytes(1, idA[:]).bytes(1, idC[:])),
 			control.Path{Destination: idC}},
-		{"an empty id clears an earlier one", wire(nil).bytes(1, path(idA[:], nil, nil)).bytes(1, path([]byte{}, nil, nil)),
+		{"an empty id clears an earlier one",
+			wire(nil).bytes(1, path(idA[:], nil, nil)).bytes(1, path([]byte{}, nil, nil)),
 			control.Path{}},
-		{"a bad id replaced by a good one is fine", wire(nil).bytes(1, path(idA[:3], nil, nil)).bytes(1, path(idB[:], nil, nil)),
+		{"a bad id replaced by a good one is fine",
+			wire(nil).bytes(1, path(idA[:3], nil, nil)).bytes(1, path(idB[:], nil, nil)),
 			control.Path{Destination: idB}},
 	}
 	for _, tc := range cases {
@@ -111,7 +120,8 @@ func TestParsePath(t *testing.T) {
 				{p.GetSourceId(), tc.want.Source[:]},
 				{p.GetStreamId(), tc.want.Stream[:]},
 			} {
-				if !bytes.Equal(pair[0], pair[1]) && !(len(pair[0]) == 0 && uuid.UUID(pair[1]) == uuid.Nil) {
+				if !bytes.Equal(pair[0], pair[1]) &&
+					!(len(pair[0]) == 0 && uuid.UUID(pair[1]) == uuid.Nil) {
 					t.Errorf("proto decodes id %x, want %x", pair[0], pair[1])
 				}
 			}
@@ -128,7 +138,8 @@ func TestParsePathErrors(t *testing.T) {
 		{"short destination", wire(nil).bytes(1, path(idA[:15], nil, nil))},
 		{"long source", wire(nil).bytes(1, path(nil, append(idB[:], 0), nil))},
 		{"short stream", wire(nil).bytes(1, path(nil, nil, []byte{1}))},
-		{"a good id replaced by a bad one", append(valid, wire(nil).bytes(1, path(idA[:4], nil, nil))...)},
+		{"a good id replaced by a bad one",
+			append(valid, wire(nil).bytes(1, path(idA[:4], nil, nil))...)},
 		{"path as a varint", wire(nil).varint(1, 5)},
 		{"path as fixed64", wire(nil).fixed64(1, 5)},
 		{"id as a varint", wire(nil).bytes(1, wire(nil).varint(2, 1))},
@@ -137,7 +148,8 @@ func TestParsePathErrors(t *testing.T) {
 		{"truncated tag", []byte{0x80}},
 		{"field number zero", []byte{0x02, 0x00}},
 		{"truncated unknown field", wire(nil).bytes(2, make([]byte, 10))[:5]},
-		{"unterminated group", append(valid, protowire.AppendTag(nil, 9, protowire.StartGroupType)...)},
+		{"unterminated group",
+			append(valid, protowire.AppendTag(nil, 9, protowire.StartGroupType)...)},
 		{"stray end group", append(valid, protowire.AppendTag(nil, 9, protowire.EndGroupType)...)},
 		{"truncated id inside the path", wire(nil).bytes(1, wire(nil).bytes(1, idA[:])[:10])},
 		{"reserved wire type", []byte{0x0e}},

@@ -132,7 +132,9 @@ func TestCreateContractOutcomes(t *testing.T) {
 					}
 					srv := control.NewServer(w.eng, control.Options{HMAC: form})
 					dst := tc.dst(w)
-					req := &pb.CreateContract{DestinationId: dst[:], TransferByteCount: tc.n, Companion: tc.companion}
+					req := &pb.CreateContract{
+						DestinationId: dst[:], TransferByteCount: tc.n, Companion: tc.companion,
+					}
 					pack := mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{
 						msgFrame(t, pb.MessageType_TransferCreateContract, req),
 					}})
@@ -141,7 +143,8 @@ func TestCreateContractOutcomes(t *testing.T) {
 					if (err != nil) != tc.wantFail {
 						t.Fatalf("HandlePack error = %v, want failure %v", err, tc.wantFail)
 					}
-					if tc.wantFail && tc.prepare != nil && w.eng.failWith != nil && !errors.Is(err, engineDown) {
+					if tc.wantFail && tc.prepare != nil && w.eng.failWith != nil &&
+						!errors.Is(err, engineDown) {
 						t.Errorf("error %v does not wrap the engine's", err)
 					}
 					var reply pb.Pack
@@ -210,7 +213,8 @@ func checkContract(
 	if form == control.HMACStandard {
 		other = control.HMACLegacy
 	}
-	if bytes.Equal(c.GetStoredContractHmac(), expectedHMAC(other, key, c.GetStoredContractBytes())) {
+	if bytes.Equal(c.GetStoredContractHmac(),
+		expectedHMAC(other, key, c.GetStoredContractBytes())) {
 		t.Errorf("hmac also matches the %v form", other)
 	}
 	if !form.Verify(key, c.GetStoredContractBytes(), c.GetStoredContractHmac()) {
@@ -223,13 +227,17 @@ func TestCreateContractRejectsMalformedRequest(t *testing.T) {
 	srv := control.NewServer(w.eng, control.Options{})
 	frames := []*pb.Frame{
 		{MessageType: pb.MessageType_TransferCreateContract, MessageBytes: []byte{0x0a, 0x05, 1}},
-		msgFrame(t, pb.MessageType_TransferCreateContract, &pb.CreateContract{DestinationId: []byte{1, 2, 3}}),
+		msgFrame(t, pb.MessageType_TransferCreateContract,
+			&pb.CreateContract{DestinationId: []byte{1, 2, 3}}),
 	}
-	replyBytes, err := srv.HandlePack(context.Background(), w.src, mustMarshal(t, &pb.Pack{Frames: frames}))
+	replyBytes, err := srv.HandlePack(context.Background(), w.src,
+		mustMarshal(t, &pb.Pack{Frames: frames}))
 	if err == nil {
 		t.Fatal("HandlePack accepted malformed requests")
 	}
-	for _, want := range []string{"frame 0 (TransferCreateContract)", "frame 1", "destination_id has 3 bytes"} {
+	for _, want := range []string{
+		"frame 0 (TransferCreateContract)", "frame 1", "destination_id has 3 bytes",
+	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -261,7 +269,10 @@ func TestHandlePackOneFailingFrameDoesNotStopOthers(t *testing.T) {
 	frames := []*pb.Frame{
 		provideFrame(t, map[pb.ProvideMode][]byte{pb.ProvideMode_Public: secret(9)}),
 		closeFrame(t, uuid.UUID{}, 5),
-		{MessageType: pb.MessageType_TransferCloseContract, MessageBytes: []byte{0x0a, 0x03, 1, 2, 3}},
+		{
+			MessageType:  pb.MessageType_TransferCloseContract,
+			MessageBytes: []byte{0x0a, 0x03, 1, 2, 3},
+		},
 		createFrame(t, w.pub, 100, false),
 		msgFrame(t, pb.MessageType_TransferPeerAudit, audit),
 		msgFrame(t, pb.MessageType_TransferControlPing, &pb.ControlPing{}),
@@ -269,7 +280,8 @@ func TestHandlePackOneFailingFrameDoesNotStopOthers(t *testing.T) {
 		{MessageType: 99, MessageBytes: []byte("not a protobuf \xff")},
 		closeFrame(t, contract, 42),
 	}
-	replyBytes, err := srv.HandlePack(context.Background(), w.src, mustMarshal(t, &pb.Pack{Frames: frames}))
+	replyBytes, err := srv.HandlePack(context.Background(), w.src,
+		mustMarshal(t, &pb.Pack{Frames: frames}))
 	if err == nil || !strings.Contains(err.Error(), "frame 2 (TransferCloseContract)") {
 		t.Fatalf("HandlePack error = %v, want the failure of frame 2", err)
 	}
@@ -282,7 +294,8 @@ func TestHandlePackOneFailingFrameDoesNotStopOthers(t *testing.T) {
 	if len(reply.Frames) != 1 || contractResult(t, reply.Frames[0]).GetContract() == nil {
 		t.Fatalf("reply = %v, want one contract", &reply)
 	}
-	if got := w.eng.providedKeys(w.src); !bytes.Equal(got[engine.ProvidePublic], secret(9)) || len(got) != 1 {
+	if got := w.eng.providedKeys(w.src); !bytes.Equal(got[engine.ProvidePublic], secret(9)) ||
+		len(got) != 1 {
 		t.Errorf("provided keys = %v, want public only", got)
 	}
 	closes := w.eng.closed()
@@ -333,7 +346,9 @@ func TestProvideTreatsModesAsASet(t *testing.T) {
 		{Mode: pb.ProvideMode_None, ProvideSecretKey: secret(4)},
 		{Mode: 42, ProvideSecretKey: secret(5)},
 	}}
-	pack := mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{msgFrame(t, pb.MessageType_TransferProvide, p)}})
+	pack := mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{
+		msgFrame(t, pb.MessageType_TransferProvide, p),
+	}})
 	if _, err := srv.HandlePack(context.Background(), w.src, pack); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +360,8 @@ func TestProvideTreatsModesAsASet(t *testing.T) {
 
 	t.Run("a secret of the wrong size is refused and keeps the old keys", func(t *testing.T) {
 		bad := provideFrame(t, map[pb.ProvideMode][]byte{pb.ProvideMode_Public: []byte("short")})
-		_, err := srv.HandlePack(context.Background(), w.src, mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{bad}}))
+		_, err := srv.HandlePack(context.Background(), w.src,
+			mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{bad}}))
 		if err == nil || !strings.Contains(err.Error(), "5 bytes") {
 			t.Fatalf("error = %v, want a size error", err)
 		}
@@ -358,7 +374,8 @@ func TestProvideTreatsModesAsASet(t *testing.T) {
 	})
 	t.Run("no keys stops providing", func(t *testing.T) {
 		empty := msgFrame(t, pb.MessageType_TransferProvide, &pb.Provide{})
-		_, err := srv.HandlePack(context.Background(), w.src, mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{empty}}))
+		_, err := srv.HandlePack(context.Background(), w.src,
+			mustMarshal(t, &pb.Pack{Frames: []*pb.Frame{empty}}))
 		must(t, err)
 		if got := w.eng.providedKeys(w.src); got == nil || len(got) != 0 {
 			t.Errorf("keys = %v, want an empty set", got)

@@ -200,7 +200,8 @@ func TestReceiveSequence(t *testing.T) {
 			checkDelivered(t, h, 0, 100, 101)
 			sent := h.box.take(t)
 			if len(sent) != 2 || uuid.UUID(sent[0].ack.SequenceId) != h.seq ||
-				uuid.UUID(sent[1].ack.SequenceId) != other || uuid.UUID(sent[1].ack.MessageId) != id(b1) {
+				uuid.UUID(sent[1].ack.SequenceId) != other ||
+				uuid.UUID(sent[1].ack.MessageId) != id(b1) {
 				t.Errorf("acks = %v, want a0 then b1", sent)
 			}
 		})
@@ -242,7 +243,10 @@ func TestReceiveBounds(t *testing.T) {
 			h := newHarness(t, control.Options{MaxHeldBytes: 600})
 			big := func(seq uuid.UUID, n uint64, head bool) *pb.Pack {
 				return clientPack(seq, n, head, closeFrame(t, uuid.New(), n),
-					&pb.Frame{MessageType: pb.MessageType_TransferControlPing, MessageBytes: make([]byte, 150)})
+					&pb.Frame{
+						MessageType:  pb.MessageType_TransferControlPing,
+						MessageBytes: make([]byte, 150),
+					})
 			}
 			other := uuid.New()
 			p1, p2, o1 := big(h.seq, 1, false), big(h.seq, 2, false), big(other, 1, false)
@@ -363,7 +367,8 @@ func TestSendSequence(t *testing.T) {
 			h := newHarness(t, control.Options{})
 			request(h, 0)
 			first := replies(h)
-			if len(first) != 1 || first[0].SequenceNumber != 0 || !first[0].Head || len(first[0].SequenceId) != 16 {
+			if len(first) != 1 || first[0].SequenceNumber != 0 || !first[0].Head ||
+				len(first[0].SequenceId) != 16 {
 				t.Fatalf("reply = %v, want one head pack numbered 0", first)
 			}
 			res := contractResult(t, first[0].Frames[0])
@@ -379,7 +384,8 @@ func TestSendSequence(t *testing.T) {
 			time.Sleep(time.Millisecond)
 			synctest.Wait()
 			again := replies(h)
-			if len(again) != 1 || uuid.UUID(again[0].MessageId) != uuid.UUID(first[0].MessageId) || !again[0].Head {
+			if len(again) != 1 || uuid.UUID(again[0].MessageId) != uuid.UUID(first[0].MessageId) ||
+				!again[0].Head {
 				t.Fatalf("resend = %v, want the same head pack", again)
 			}
 
@@ -396,7 +402,9 @@ func TestSendSequence(t *testing.T) {
 	})
 	t.Run("an unacked reply is given up after the timeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h := newHarness(t, control.Options{ResendInterval: time.Second, ResendTimeout: 10 * time.Second})
+			h := newHarness(t, control.Options{
+				ResendInterval: time.Second, ResendTimeout: 10 * time.Second,
+			})
 			start := time.Now()
 			request(h, 0)
 			sends := len(replies(h))
@@ -411,7 +419,8 @@ func TestSendSequence(t *testing.T) {
 			}
 			// Sent at 0 s, resent at 1..9 s, given up at 10 s.
 			if sends != 10 || last.Sub(start) != 9*time.Second {
-				t.Errorf("sent %d times, last at %v; want 10 times, last at 9s", sends, last.Sub(start))
+				t.Errorf("sent %d times, last at %v; want 10 times, last at 9s",
+					sends, last.Sub(start))
 			}
 			if st := h.srv.Stats(); st.GaveUp != 1 || st.Resends != 9 {
 				t.Errorf("stats = %+v, want 9 resends and 1 given up", st)
@@ -431,7 +440,8 @@ func TestSendSequence(t *testing.T) {
 			for i, p := range sent {
 				sameSeq := uuid.UUID(p.SequenceId) == uuid.UUID(sent[0].SequenceId)
 				if p.SequenceNumber != uint64(i) || p.Head != (i == 0) || !sameSeq {
-					t.Errorf("reply %d = number %d head %v, want number %d on one sequence", i, p.SequenceNumber, p.Head, i)
+					t.Errorf("reply %d = number %d head %v, want number %d on one sequence",
+						i, p.SequenceNumber, p.Head, i)
 				}
 			}
 			ack(h, sent[1], false)
@@ -508,7 +518,8 @@ func TestSendSequence(t *testing.T) {
 			time.Sleep(control.DefaultResendInterval)
 			synctest.Wait()
 			again := replies(h)
-			if len(again) != 2 || again[0].SequenceNumber != 1 || !again[0].Head || again[1].SequenceNumber != 2 {
+			if len(again) != 2 || again[0].SequenceNumber != 1 || !again[0].Head ||
+				again[1].SequenceNumber != 2 {
 				t.Errorf("resent %v, want packs 1 (head) and 2", again)
 			}
 			if got := h.srv.Stats().GaveUp; got != 1 {

@@ -67,7 +67,8 @@ func TestLookupCountry(t *testing.T) {
 	}{
 		{"DE", geodata.Country{Code: "DE", Name: "Germany", Continent: "Europe"}, true},
 		{"de", geodata.Country{Code: "DE", Name: "Germany", Continent: "Europe"}, true},
-		{"uS", geodata.Country{Code: "US", Name: "United States", Continent: "North America"}, true},
+		{"uS", geodata.Country{Code: "US", Name: "United States", Continent: "North America"},
+			true},
 		{"GB", geodata.Country{Code: "GB", Name: "United Kingdom", Continent: "Europe"}, true},
 		{"JP", geodata.Country{Code: "JP", Name: "Japan", Continent: "Asia"}, true},
 		{"BR", geodata.Country{Code: "BR", Name: "Brazil", Continent: "South America"}, true},

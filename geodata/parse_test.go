@@ -49,12 +49,14 @@ func TestParseTextRejectsMalformedData(t *testing.T) {
 		{"regions out of order", "country\tDE\tGermany\tEurope\n" +
 			"region\tDE\tHesse\nregion\tDE\tBavaria\n", `line 3: region DE "Bavaria" out of order`},
 		{"repeated region", "country\tDE\tGermany\tEurope\n" +
-			"region\tDE\tHesse\nregion\tDE\tHesse\n", "line 3: region DE \"Hesse\" out of order or repeated"},
+			"region\tDE\tHesse\nregion\tDE\tHesse\n",
+			"line 3: region DE \"Hesse\" out of order or repeated"},
 		{"region of unknown country", "country\tDE\tGermany\tEurope\nregion\tFR\tCorsica\n",
 			"line 2: region \"Corsica\" of unknown country FR"},
 		{"country after regions", "country\tDE\tGermany\tEurope\nregion\tDE\tHesse\n" +
 			"country\tFR\tFrance\tEurope\n", "line 3: country after regions"},
-		{"comment after data", "country\tDE\tGermany\tEurope\n# late\n", "line 2: comment after data"},
+		{"comment after data", "country\tDE\tGermany\tEurope\n# late\n",
+			"line 2: comment after data"},
 		{"invalid UTF-8", "country\tDE\tGerm\xffany\tEurope\n", "not valid UTF-8"},
 	}
 	for _, tt := range tests {

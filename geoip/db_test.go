@@ -107,7 +107,9 @@ func TestLookupInvalidAddress(t *testing.T) {
 func TestLookupNormalizesRecords(t *testing.T) {
 	nets := map[string]geoip.Place{
 		"127.0.1.0/24": {City: "London (Edmonton)", Region: "England", CountryCode: "GB"},
-		"127.0.2.0/24": {City: "Zurich (Zurich (Kreis 10) / Wipkingen)", Region: "Zurich", CountryCode: "CH"},
+		"127.0.2.0/24": {
+			City: "Zurich (Zurich (Kreis 10) / Wipkingen)", Region: "Zurich", CountryCode: "CH",
+		},
 		"127.0.3.0/24": {City: "Berlin", Region: "Berlin", CountryCode: "de"},
 		"127.0.4.0/24": {City: "Nowhere", Region: "Void"},
 		"127.0.5.0/24": {City: "Atlantis", CountryCode: "XYZ"},
@@ -120,11 +122,14 @@ func TestLookupNormalizesRecords(t *testing.T) {
 		ok     bool
 	}
 	tests := []lookupCase{
-		{geoiptest.DBIPCity, "127.0.1.1", geoip.Place{City: "London", Region: "England", CountryCode: "GB"}, true},
-		{geoiptest.DBIPCity, "127.0.2.1", geoip.Place{City: "Zurich", Region: "Zurich", CountryCode: "CH"}, true},
+		{geoiptest.DBIPCity, "127.0.1.1",
+			geoip.Place{City: "London", Region: "England", CountryCode: "GB"}, true},
+		{geoiptest.DBIPCity, "127.0.2.1",
+			geoip.Place{City: "Zurich", Region: "Zurich", CountryCode: "CH"}, true},
 		{geoiptest.DBIPCity, "127.0.6.1", geoip.Place{City: "(Weird)", CountryCode: "US"}, true},
 		// GeoLite2 names come from GeoNames, where parentheses belong to the name.
-		{geoiptest.GeoLite2City, "127.0.1.1", geoip.Place{City: "London (Edmonton)", Region: "England", CountryCode: "GB"}, true},
+		{geoiptest.GeoLite2City, "127.0.1.1",
+			geoip.Place{City: "London (Edmonton)", Region: "England", CountryCode: "GB"}, true},
 	}
 	for _, layout := range layouts {
 		tests = append(tests,

@@ -30,11 +30,13 @@ func TestLocatorFallback(t *testing.T) {
 		ok   bool
 	}{
 		{"database knows the address", &geoip.Locator{DB: db, Default: paris}, known, berlin, true},
-		{"default for an unknown address", &geoip.Locator{DB: db, Default: paris}, unknown, paris, true},
+		{"default for an unknown address", &geoip.Locator{DB: db, Default: paris},
+			unknown, paris, true},
 		{"unknown address without default", &geoip.Locator{DB: db}, unknown, geoip.Place{}, false},
 		{"default without database", &geoip.Locator{Default: paris}, known, paris, true},
 		{"default of a country only", &geoip.Locator{Default: japan}, known, japan, true},
-		{"default without country is none", &geoip.Locator{Default: geoip.Place{City: "X"}}, known, geoip.Place{}, false},
+		{"default without country is none", &geoip.Locator{Default: geoip.Place{City: "X"}},
+			known, geoip.Place{}, false},
 		{"neither", &geoip.Locator{}, known, geoip.Place{}, false},
 		{"nil locator", nil, known, geoip.Place{}, false},
 	}

@@ -13,11 +13,14 @@ func TestParsePlace(t *testing.T) {
 		want    geoip.Place
 		wantErr string
 	}{
-		{in: "Berlin, Berlin, DE", want: geoip.Place{City: "Berlin", Region: "Berlin", CountryCode: "DE"}},
-		{in: "  São Paulo ,São Paulo,  br ", want: geoip.Place{City: "São Paulo", Region: "São Paulo", CountryCode: "BR"}},
+		{in: "Berlin, Berlin, DE",
+			want: geoip.Place{City: "Berlin", Region: "Berlin", CountryCode: "DE"}},
+		{in: "  São Paulo ,São Paulo,  br ",
+			want: geoip.Place{City: "São Paulo", Region: "São Paulo", CountryCode: "BR"}},
 		{in: "Zurich, CH", want: geoip.Place{City: "Zurich", CountryCode: "CH"}},
 		{in: "jp", want: geoip.Place{CountryCode: "JP"}},
-		{in: "Frankfurt (Oder), Brandenburg, De", want: geoip.Place{City: "Frankfurt (Oder)", Region: "Brandenburg", CountryCode: "DE"}},
+		{in: "Frankfurt (Oder), Brandenburg, De",
+			want: geoip.Place{City: "Frankfurt (Oder)", Region: "Brandenburg", CountryCode: "DE"}},
 		{in: "", wantErr: "empty name"},
 		{in: "   ", wantErr: "empty name"},
 		{in: "Berlin", wantErr: "not two letters"},

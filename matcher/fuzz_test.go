@@ -9,8 +9,10 @@ import (
 )
 
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"São Paulo", "Île-de-France", "ẞ", "İ", "Москва", "東京",
-		"\xff", "a\u0301\u0302b", "ﬁ", "Ⅻ", "  x  ,, y ", "ǅ", "\u1e9e\u0130"} {
+	for _, s := range []string{
+		"São Paulo", "Île-de-France", "ẞ", "İ", "Москва", "東京",
+		"\xff", "a\u0301\u0302b", "ﬁ", "Ⅻ", "  x  ,, y ", "ǅ", "\u1e9e\u0130",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

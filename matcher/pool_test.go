@@ -11,7 +11,9 @@ import (
 
 // filters are the caller views the tests check counts and samples under.
 func testFilters(nets []uuid.UUID) []Filter {
-	fs := []Filter{{}, {Modes: Modes(ModePublicStream)}, {Modes: Modes(ModePublic, ModePublicStream)}}
+	fs := []Filter{
+		{}, {Modes: Modes(ModePublicStream)}, {Modes: Modes(ModePublic, ModePublicStream)},
+	}
 	for _, n := range nets {
 		fs = append(fs, Filter{NetworkID: n, Modes: Modes(ModeNetwork)},
 			Filter{NetworkID: n, Modes: Modes(ModePublic, ModeNetwork, ModeFriendsAndFamily)})
@@ -134,12 +136,14 @@ func TestPoolVisibility(t *testing.T) {
 	p := NewPool(c)
 	home, other := uuid.New(), uuid.New()
 	providers := map[string]Provider{
-		"public":     {ClientID: uuid.New(), NetworkID: other, Modes: Modes(ModePublic)},
-		"stream":     {ClientID: uuid.New(), NetworkID: other, Modes: Modes(ModePublicStream)},
-		"own net":    {ClientID: uuid.New(), NetworkID: home, Modes: Modes(ModeNetwork)},
-		"other net":  {ClientID: uuid.New(), NetworkID: other, Modes: Modes(ModeNetwork)},
-		"own f&f":    {ClientID: uuid.New(), NetworkID: home, Modes: Modes(ModeFriendsAndFamily)},
-		"own public": {ClientID: uuid.New(), NetworkID: home, Modes: Modes(ModePublic, ModeNetwork)},
+		"public":    {ClientID: uuid.New(), NetworkID: other, Modes: Modes(ModePublic)},
+		"stream":    {ClientID: uuid.New(), NetworkID: other, Modes: Modes(ModePublicStream)},
+		"own net":   {ClientID: uuid.New(), NetworkID: home, Modes: Modes(ModeNetwork)},
+		"other net": {ClientID: uuid.New(), NetworkID: other, Modes: Modes(ModeNetwork)},
+		"own f&f":   {ClientID: uuid.New(), NetworkID: home, Modes: Modes(ModeFriendsAndFamily)},
+		"own public": {
+			ClientID: uuid.New(), NetworkID: home, Modes: Modes(ModePublic, ModeNetwork),
+		},
 	}
 	for _, pr := range providers {
 		pr.LocationID = loc.ID

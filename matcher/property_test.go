@@ -38,7 +38,8 @@ func TestIndexMatchesDefinition(t *testing.T) {
 // about a second per query, so this runs only in the normal (not short, not race) run.
 func TestIndexMatchesDefinitionWorld(t *testing.T) {
 	if testing.Short() || raceEnabled {
-		t.Skip("the full-catalog scan is too slow under -short and -race; the sampled test covers them")
+		t.Skip("the full-catalog scan is too slow under -short and -race; " +
+			"the sampled test covers them")
 	}
 	s := worldCatalog(t).snap.Load()
 	g := newQueryGen(2, s)

@@ -60,7 +60,9 @@ func newSampleFixture(t *testing.T, n int) *sampleFixture {
 		case 2:
 			modes = Modes(ModePublicStream)
 		}
-		pr := Provider{ClientID: uuid.New(), NetworkID: uuid.New(), LocationID: loc.ID, Modes: modes}
+		pr := Provider{
+			ClientID: uuid.New(), NetworkID: uuid.New(), LocationID: loc.ID, Modes: modes,
+		}
 		if i%11 == 3 {
 			pr.NetworkID, pr.Modes = f.home, Modes(ModeNetwork)
 		}

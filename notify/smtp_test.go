@@ -415,7 +415,8 @@ func TestSMTPStopsAtDeadline(t *testing.T) {
 	t.Run("of Timeout", func(t *testing.T) {
 		s := newTestSMTP(t, srv.url("smtp", ""), nil)
 		s.Timeout = 200 * time.Millisecond
-		if err := s.Send(context.Background(), testMessage()); !errors.Is(err, context.DeadlineExceeded) {
+		err := s.Send(context.Background(), testMessage())
+		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 		}
 	})
@@ -463,7 +464,8 @@ func TestHeaderInjectionIsRejected(t *testing.T) {
 		for _, m := range cases {
 			err := sender.Send(context.Background(), m)
 			if !errors.Is(err, ErrInvalidMessage) {
-				t.Errorf("%T.Send(%q, %q) = %v, want ErrInvalidMessage", sender, m.To, m.Subject, err)
+				t.Errorf("%T.Send(%q, %q) = %v, want ErrInvalidMessage",
+					sender, m.To, m.Subject, err)
 			}
 		}
 	}
@@ -494,7 +496,8 @@ func TestNewSMTP(t *testing.T) {
 			continue
 		}
 		if s.addr != tc.wantAddr || s.implicitTLS != tc.wantTLS || s.user != tc.wantUser {
-			t.Errorf("NewSMTP(%q) = addr %s, TLS %v, user %q", tc.url, s.addr, s.implicitTLS, s.user)
+			t.Errorf("NewSMTP(%q) = addr %s, TLS %v, user %q",
+				tc.url, s.addr, s.implicitTLS, s.user)
 		}
 	}
 

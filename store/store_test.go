@@ -147,7 +147,8 @@ func TestWriteSkewIsPrevented(t *testing.T) {
 		ctx := context.Background()
 		err := s.Tx(ctx, func(tx *store.Tx) error {
 			if _, err := tx.Exec(ctx,
-				"CREATE TABLE oncall (name TEXT PRIMARY KEY, on_call BOOLEAN NOT NULL)"); err != nil {
+				"CREATE TABLE oncall (name TEXT PRIMARY KEY, "+
+					"on_call BOOLEAN NOT NULL)"); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, "INSERT INTO oncall VALUES ('alice', TRUE), ('bob', TRUE)")

@@ -111,7 +111,8 @@ func FuzzHeaderCredentials(f *testing.F) {
 		if creds.jwt == "" || creds.jwt != strings.TrimSpace(creds.jwt) {
 			t.Fatalf("token %q from %q", creds.jwt, authorization)
 		}
-		if id, perr := uuid.Parse(r.Header.Get(headerInstanceID)); perr != nil || id != creds.instanceID {
+		if id, perr := uuid.Parse(r.Header.Get(headerInstanceID)); perr != nil ||
+			id != creds.instanceID {
 			t.Fatalf("instance %v from %q", creds.instanceID, instance)
 		}
 	})

@@ -589,7 +589,8 @@ func testConnect(t *testing.T, driver string) {
 			if msg != "" {
 				t.Fatal(msg)
 			}
-			if _, msg = s.controlOOB(t, providerJWT, true, closeFrame(contractID, 11e6)); msg != "" {
+			_, msg = s.controlOOB(t, providerJWT, true, closeFrame(contractID, 11e6))
+			if msg != "" {
 				t.Fatal(msg)
 			}
 			c, err := st.Contract(ctx, contractID)

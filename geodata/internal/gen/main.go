@@ -216,7 +216,8 @@ func build(src *sources) (places, stats, error) {
 	for code, c := range src.countries {
 		cont, ok := src.continents[c.Continent]
 		if !ok {
-			return places{}, stats{}, fmt.Errorf("country %s: unknown continent %q", code, c.Continent)
+			return places{}, stats{}, fmt.Errorf("country %s: unknown continent %q",
+				code, c.Continent)
 		}
 		row := country{code, strings.TrimSpace(c.Name), cont}
 		if err := checkFields(row.code, row.name, row.continent); err != nil {
@@ -247,7 +248,8 @@ func build(src *sources) (places, stats, error) {
 		}
 	}
 	slices.SortFunc(p.regions, func(a, b region) int {
-		return cmp.Or(strings.Compare(a.countryCode, b.countryCode), strings.Compare(a.name, b.name))
+		return cmp.Or(strings.Compare(a.countryCode, b.countryCode),
+			strings.Compare(a.name, b.name))
 	})
 
 	st, err := placeStats(src, names)

@@ -19,7 +19,8 @@ var (
 	testAdmin1 = `[{"code":"US.CA","name":"California"},{"code":"DE.02","name":"Bavaria"},` +
 		`{"code":"DE.01","name":" Baden-Wurttemberg"},{"code":"FR.11","name":"Île-de-France"},` +
 		`{"code":"US.XX","name":"California"}]`
-	testCities = `[{"name":"Munich","lat":"48.1","lng":"11.5","country":"DE","admin1":"02","admin2":""},` +
+	testCities = `[{"name":"Munich","lat":"48.1","lng":"11.5","country":"DE",` +
+		`"admin1":"02","admin2":""},` +
 		`{"name":"Paris","lat":"48.8","lng":"2.3","country":"FR","admin1":"11","admin2":"75"},` +
 		`{"name":"Monaco","lat":"43.7","lng":"7.4","country":"MC","admin1":"00","admin2":""}]`
 	testCountries = `{"US":{"name":"United States","continent":"NA","capital":"Washington D.C."},` +
