@@ -23,6 +23,7 @@ import (
 	"github.com/byplatform/byplatform/engine"
 	"github.com/byplatform/byplatform/geoip"
 	"github.com/byplatform/byplatform/geoip/geoiptest"
+	"github.com/byplatform/byplatform/internal/shareddata"
 	"github.com/byplatform/byplatform/matcher"
 	"github.com/byplatform/byplatform/notify"
 	"github.com/byplatform/byplatform/store"
@@ -30,21 +31,8 @@ import (
 	"github.com/byplatform/byplatform/token"
 )
 
-// citiesPath finds shared/data/cities.tsv.gz above the package directory.
-func citiesPath(tb testing.TB) string {
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "shared", "data", "cities.tsv.gz")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("shared/data/cities.tsv.gz not found")
-		}
-		dir = parent
-	}
-}
+// citiesPath returns the path of the shared world cities file.
+func citiesPath(tb testing.TB) string { return shareddata.Cities(tb) }
 
 // discoveryStack is a real API server over an engine whose pool holds providers put
 // there through the engine (Provide and Connected), placed by GeoIP across real cities.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/byplatform/byplatform/internal/shareddata"
 	"github.com/byplatform/byplatform/matcher"
 	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/store/storetest"
@@ -347,25 +348,8 @@ func TestImportWorldCities(t *testing.T) {
 	}
 }
 
-// sharedData finds shared/data by walking up from the package directory.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/data not found above the package directory")
-		}
-		dir = parent
-	}
-}
+// sharedData returns the shared/data directory.
+func sharedData(t testing.TB) string { return shareddata.Dir(t) }
 
 // TestImportLocationsRejectsInvalidPlaces imports a file with a row the catalog
 // refuses. The import must fail as the caller's error and leave the store able to

@@ -4,33 +4,15 @@ import (
 	"bufio"
 	"compress/gzip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/byplatform/byplatform/geodata"
+	"github.com/byplatform/byplatform/internal/shareddata"
 )
 
-// sharedCities returns the path of shared/data/cities.tsv.gz, found by walking up from the
-// package directory, and skips the test where the checkout has no shared/ beside it.
-func sharedCities(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", "cities.tsv.gz")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/data/cities.tsv.gz not found above the package directory")
-		}
-		dir = parent
-	}
-}
+// sharedCities returns the path of the shared world cities file.
+func sharedCities(t *testing.T) string { return shareddata.Cities(t) }
 
 // TestCoversSharedCities checks the built-in data against the shared cities file, which
 // was made from the same package versions: every country must be there with the same

@@ -14,6 +14,7 @@ import (
 
 	"github.com/byplatform/byplatform/geoip"
 	"github.com/byplatform/byplatform/geoip/geoiptest"
+	"github.com/byplatform/byplatform/internal/shareddata"
 )
 
 // benchNets is the number of networks in the benchmark databases: each a /24 in
@@ -23,7 +24,7 @@ const benchNets = 20000
 // readCities returns up to n places from the shared world cities data.
 func readCities(tb testing.TB, n int) []geoip.Place {
 	tb.Helper()
-	path := filepath.Join(findUp(tb, "shared/data"), "shared", "data", "cities.tsv.gz")
+	path := shareddata.Cities(tb)
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)

@@ -2,31 +2,14 @@ package matcher
 
 import (
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/byplatform/byplatform/internal/shareddata"
 )
 
-// citiesPath walks up from the package directory to the shared/data directory that sits
-// beside the checkout and returns the path of cities.tsv.gz.
-func citiesPath(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", "cities.tsv.gz")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("shared/data/cities.tsv.gz not found above the package directory")
-		}
-		dir = parent
-	}
-}
+// citiesPath returns the path of the shared world cities file.
+func citiesPath(tb testing.TB) string { return shareddata.Cities(tb) }
 
 var (
 	placesOnce sync.Once
