@@ -218,18 +218,29 @@ func (e *Engine) Verify(ctx context.Context, userAuth, code string) (string, err
 // VerifySend sends a new verification code, which replaces any older one. It answers
 // the same whether or not the user exists.
 func (e *Engine) VerifySend(ctx context.Context, userAuth string) (string, error) {
+	ua, u, err := e.knownUser(ctx, userAuth)
+	if err != nil || u == nil {
+		return ua, err
+	}
+	return ua, e.sendVerifyCode(ctx, *u)
+}
+
+// knownUser normalizes a user authority and finds its user, nil when there is none:
+// the answer of a route that must not tell whether a user exists.
+func (e *Engine) knownUser(ctx context.Context, userAuth string) (string, *store.User,
+	error) {
 	ua, err := NormalizeUserAuth(userAuth)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	u, err := e.store.UserByAuth(ctx, ua.Value)
 	if errors.Is(err, store.ErrNotFound) {
-		return ua.Value, nil
+		return ua.Value, nil, nil
 	}
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return ua.Value, e.sendVerifyCode(ctx, u)
+	return ua.Value, &u, nil
 }
 
 func (e *Engine) sendVerifyCode(ctx context.Context, u store.User) error {
@@ -250,16 +261,9 @@ func (e *Engine) sendVerifyCode(ctx context.Context, u store.User) error {
 
 // PasswordReset sends a reset code if the user exists. It answers the same either way.
 func (e *Engine) PasswordReset(ctx context.Context, userAuth string) (string, error) {
-	ua, err := NormalizeUserAuth(userAuth)
-	if err != nil {
-		return "", err
-	}
-	u, err := e.store.UserByAuth(ctx, ua.Value)
-	if errors.Is(err, store.ErrNotFound) {
-		return ua.Value, nil
-	}
-	if err != nil {
-		return "", err
+	ua, u, err := e.knownUser(ctx, userAuth)
+	if err != nil || u == nil {
+		return ua, err
 	}
 	code, err := newLongCode()
 	if err != nil {
@@ -273,7 +277,7 @@ func (e *Engine) PasswordReset(ctx context.Context, userAuth string) (string, er
 	if err != nil {
 		return "", err
 	}
-	return ua.Value, e.send(ctx, u.Auth, "Reset your BringYour password",
+	return ua, e.send(ctx, u.Auth, "Reset your BringYour password",
 		fmt.Sprintf("Your password reset code is %s. It expires in one hour.\n", code))
 }
 
