@@ -223,14 +223,18 @@ func (e *Engine) sweepHealth(ctx context.Context, every time.Duration) {
 
 func (e *Engine) checkQuiet(limit time.Duration) {
 	pr := e.cfg.Presence
-	if pr == nil {
-		return
-	}
 	now := e.now()
 	e.health.mu.Lock()
 	defer e.health.mu.Unlock()
 	for id, p := range e.health.providers {
 		if len(p.conns) == 0 {
+			// Forget an offline provider once its churn and failures no longer count.
+			if p.score(now); len(p.connects) == 0 && len(p.failures) == 0 {
+				delete(e.health.providers, id)
+			}
+			continue
+		}
+		if pr == nil {
 			continue
 		}
 		heard := false
