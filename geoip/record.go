@@ -127,33 +127,24 @@ func openMap(c mmdbdata.Cursor) (mmdbdata.MapCursor, error) {
 
 // field reads the string at key of the map at c, or "" when the key is missing.
 func field(c mmdbdata.Cursor, name string) (string, mmdbdata.Cursor, error) {
-	m, err := openMap(c)
-	if err != nil {
-		return "", mmdbdata.Cursor{}, err
-	}
-	var s string
-	var next mmdbdata.Cursor
-	for {
-		key, v, ok := m.Next(next)
-		if !ok {
-			break
-		}
-		if string(key) == name {
-			s, next, err = v.ReadStringMaxSize(maxNameLen)
-		} else {
-			next, err = v.Skip()
-		}
-		if err != nil {
-			return "", mmdbdata.Cursor{}, err
-		}
-	}
-	end, err := m.End()
-	return s, end, err
+	return lookup(c, name, func(v mmdbdata.Cursor) (string, mmdbdata.Cursor, error) {
+		return v.ReadStringMaxSize(maxNameLen)
+	})
 }
 
 // englishName reads names.en of the map at c, such as a GeoLite2 city or
 // subdivision, or "" when there is none.
 func englishName(c mmdbdata.Cursor) (string, mmdbdata.Cursor, error) {
+	return lookup(c, "names", func(v mmdbdata.Cursor) (string, mmdbdata.Cursor, error) {
+		return field(v, "en")
+	})
+}
+
+// lookup walks the map at c, reads the value at key with read and skips the others; it
+// returns "" when the key is missing, and the cursor past the map.
+func lookup(c mmdbdata.Cursor, key string,
+	read func(mmdbdata.Cursor) (string, mmdbdata.Cursor, error)) (string, mmdbdata.Cursor,
+	error) {
 	m, err := openMap(c)
 	if err != nil {
 		return "", mmdbdata.Cursor{}, err
@@ -161,12 +152,12 @@ func englishName(c mmdbdata.Cursor) (string, mmdbdata.Cursor, error) {
 	var s string
 	var next mmdbdata.Cursor
 	for {
-		key, v, ok := m.Next(next)
+		k, v, ok := m.Next(next)
 		if !ok {
 			break
 		}
-		if string(key) == "names" {
-			s, next, err = field(v, "en")
+		if string(k) == key {
+			s, next, err = read(v)
 		} else {
 			next, err = v.Skip()
 		}
