@@ -16,10 +16,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/byplatform/byplatform/api"
 	"github.com/byplatform/byplatform/engine"
+	"github.com/byplatform/byplatform/internal/testclock"
 	"github.com/byplatform/byplatform/notify"
 	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
@@ -33,26 +33,9 @@ var noLimits = api.Limits{AddrBurst: 1e9, AddrPerSecond: 1e9, AuthBurst: 1e9,
 	AuthPerSecond: 1e9}
 
 // testClock is the engine's clock in tests: fixed until a test moves it.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type testClock = testclock.Clock
 
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2024, 4, 2, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newTestClock() *testClock { return testclock.New() }
 
 // logBuffer collects log output; it is safe for concurrent use.
 type logBuffer struct {

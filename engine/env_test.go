@@ -15,32 +15,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/byplatform/byplatform/geoip"
+	"github.com/byplatform/byplatform/internal/testclock"
 	"github.com/byplatform/byplatform/notify"
 	"github.com/byplatform/byplatform/store"
 	"github.com/byplatform/byplatform/token"
 )
 
 // testClock is the engine's clock in tests: fixed until a test moves it.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type testClock = testclock.Clock
 
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2024, 4, 2, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newTestClock() *testClock { return testclock.New() }
 
 // envOptions change the defaults of newTestEnv.
 type envOptions struct {
