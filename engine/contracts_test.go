@@ -73,54 +73,38 @@ func wantBalances(t *testing.T, got map[uuid.UUID]int64, want map[uuid.UUID]int6
 	}
 }
 
+// contractCases are the contract rules, each run on a shared environment per driver.
+var contractCases = []struct {
+	name string
+	run  func(*testing.T, *testEnv)
+}{
+	{"network contract escrows and earns nothing", testNetworkContract},
+	{"public contract escrows earliest ending balances first", testEscrowOrder},
+	{"insufficient balance leaves every balance untouched", testInsufficientBalance},
+	{"settle charges the smaller count and refunds the rest", testSettle},
+	{"settle charges at most the transfer byte count", testSettleCap},
+	{"counts more than 32 MiB apart dispute the contract", testDispute},
+	{"counts exactly 32 MiB apart settle", testSettleAtLimit},
+	{"only a party may close", testCloseByNonParty},
+	{"checkpoint closes settle nothing", testCheckpoint},
+	{"no permission", testNoPermission},
+	{"a wider mode serves a narrower relationship", testWiderMode},
+	{"a companion needs stream mode", testCompanion},
+	{"transfer byte count is bounded", testTransferBounds},
+	{"provide validates modes and secrets", testProvideValidation},
+	{"provide keys survive a restart sealed", testProvideKeysPersist},
+	{"add balance", testAddBalance},
+	{"peer audits are stored", testPeerAudit},
+	{"concurrent contracts never overdraw a balance", testConcurrentEscrow},
+	{"concurrent closes settle every contract once", testConcurrentSettle},
+}
+
 func TestContracts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		te := newTestEnv(t, st, envOptions{})
-		t.Run("network contract escrows and earns nothing", func(t *testing.T) {
-			testNetworkContract(t, te)
-		})
-		t.Run("public contract escrows earliest ending balances first", func(t *testing.T) {
-			testEscrowOrder(t, te)
-		})
-		t.Run("insufficient balance leaves every balance untouched", func(t *testing.T) {
-			testInsufficientBalance(t, te)
-		})
-		t.Run("settle charges the smaller count and refunds the rest", func(t *testing.T) {
-			testSettle(t, te)
-		})
-		t.Run("settle charges at most the transfer byte count", func(t *testing.T) {
-			testSettleCap(t, te)
-		})
-		t.Run("counts more than 32 MiB apart dispute the contract", func(t *testing.T) {
-			testDispute(t, te)
-		})
-		t.Run("counts exactly 32 MiB apart settle", func(t *testing.T) {
-			testSettleAtLimit(t, te)
-		})
-		t.Run("only a party may close", func(t *testing.T) { testCloseByNonParty(t, te) })
-		t.Run("checkpoint closes settle nothing", func(t *testing.T) { testCheckpoint(t, te) })
-		t.Run("no permission", func(t *testing.T) { testNoPermission(t, te) })
-		t.Run("a wider mode serves a narrower relationship", func(t *testing.T) {
-			testWiderMode(t, te)
-		})
-		t.Run("a companion needs stream mode", func(t *testing.T) { testCompanion(t, te) })
-		t.Run("transfer byte count is bounded", func(t *testing.T) {
-			testTransferBounds(t, te)
-		})
-		t.Run("provide validates modes and secrets", func(t *testing.T) {
-			testProvideValidation(t, te)
-		})
-		t.Run("provide keys survive a restart sealed", func(t *testing.T) {
-			testProvideKeysPersist(t, te)
-		})
-		t.Run("add balance", func(t *testing.T) { testAddBalance(t, te) })
-		t.Run("peer audits are stored", func(t *testing.T) { testPeerAudit(t, te) })
-		t.Run("concurrent contracts never overdraw a balance", func(t *testing.T) {
-			testConcurrentEscrow(t, te)
-		})
-		t.Run("concurrent closes settle every contract once", func(t *testing.T) {
-			testConcurrentSettle(t, te)
-		})
+		for _, c := range contractCases {
+			t.Run(c.name, func(t *testing.T) { c.run(t, te) })
+		}
 	})
 }
 
