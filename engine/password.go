@@ -18,8 +18,8 @@ type PasswordParams struct {
 	Threads uint8
 }
 
-// DefaultPasswordParams take about 40 ms per hash on the 2-core development machine
-// (see BenchmarkPasswordHash): slow enough to make offline guessing costly, fast
+// DefaultPasswordParams take 48-58 ms per hash on the 2-core development machine under
+// load (see BenchmarkHashPassword): slow enough to make offline guessing costly, fast
 // enough for a sign-in.
 var DefaultPasswordParams = PasswordParams{Time: 2, Memory: 32 * 1024, Threads: 2}
 
