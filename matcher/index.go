@@ -20,6 +20,7 @@ type segment struct {
 	grams  [][gramWords]uint64
 	prim   []entry // primary names, sorted
 	maxLen int     // longest suffix, in runes
+	pos    *posIndex
 }
 
 // entry is one suffix: runes[off:off+n] of its segment, a suffix of a name of owner.
@@ -135,6 +136,7 @@ func buildSegment(nodes []node, owners []int32) *segment {
 	g.sort(g.entries)
 	g.sort(g.prim)
 	g.buildTree()
+	g.pos = buildPosIndex(g)
 	return g
 }
 

@@ -38,6 +38,8 @@ type item struct {
 	v, k int32
 	best int32
 	row  [width]int8
+	// head is set once a prefix of the path is within a edits of q[:h] (see walker.h).
+	head bool
 }
 
 // walker holds the state of one walk.
@@ -47,6 +49,12 @@ type walker struct {
 	q       []rune
 	m, d, w int32
 	inf     int32
+	// h and a, when h > 0, restrict the walk to paths with a prefix within a edits of
+	// the query's first h runes (case A of a split search, see split.go). Column h of
+	// the table holds those distances, and the least of a row's cells up to column h
+	// never decreases along a path, so a path is dropped once that least cell exceeds a
+	// before the column has held a value within a.
+	h, a int32
 	// qmask has the class of every query rune; at[c] has bit k set when q[k] is of
 	// class c. Both are zero for queries longer than 64 runes, which skip what uses
 	// them.
@@ -58,6 +66,12 @@ type walker struct {
 
 // walk records in sc every owner of g whose names are within prefix edit distance d of q.
 func (s *snapshot) walk(g *segment, sc *scratch, q []rune, d int) {
+	s.walkPlan(g, sc, q, d, nil)
+}
+
+// walkPlan is walk with the given split, or with the one g.plan chooses when pl is nil;
+// a plan without pieces walks without a split. Tests use it to try every split.
+func (s *snapshot) walkPlan(g *segment, sc *scratch, q []rune, d int, pl *splitPlan) {
 	if len(g.entries) == 0 {
 		return
 	}
@@ -78,8 +92,17 @@ func (s *snapshot) walk(g *segment, sc *scratch, q []rune, d int) {
 		}
 		sc.setQuery(q)
 		sc.grams = w.grams
+		if pl == nil {
+			if p, ok := g.plan(q, d); ok {
+				pl = &p
+			}
+		}
+		if pl != nil && pl.n > 0 {
+			w.h, w.a = int32(pl.h), int32(pl.a)
+			w.candidates(*pl)
+		}
 	}
-	root := item{best: w.inf}
+	root := item{best: w.inf, head: w.h == 0}
 	if w.m <= w.d {
 		root.best = w.m
 	}
@@ -121,21 +144,12 @@ func (w *walker) expand(it *item, i int32, next []item) []item {
 	firsts := w.g.firsts[t.child : t.child+t.nchild]
 	if it.best > w.d && w.spent(&it.row, i-1) {
 		// Every live cell has spent the budget, so the path can only go on with the
-		// query rune after one of them: look those children up.
-		var seen [width]rune
-		n := 0
-		for k := range w.w {
-			j := i - 1 - w.d + k
-			if int32(it.row[k]) != w.d || j >= w.m || slices.Contains(seen[:n], w.q[j]) {
-				continue
-			}
-			seen[n] = w.q[j]
-			n++
-			if x, ok := slices.BinarySearch(firsts, w.q[j]); ok {
-				next = w.child(it, t, t.child+int32(x), i, w.q[j], next)
-			}
-		}
-		return next
+		// query rune after one of them.
+		return w.targeted(it, t, firsts, i, w.m, w.d, next)
+	}
+	if !it.head && w.headSpent(&it.row, i-1) {
+		// Likewise for the edits the walk allows in the query's head.
+		return w.targeted(it, t, firsts, i, w.h, w.a, next)
 	}
 	nexts := w.g.nexts[t.child : t.child+t.nchild]
 	for k, c := range firsts {
@@ -151,6 +165,37 @@ func (w *walker) expand(it *item, i int32, next []item) []item {
 		next = w.keep(it, ch, 1, w.g.tree[ch].depth-t.depth, i, &row, rowMin, whole, next)
 	}
 	return next
+}
+
+// targeted steps it, at the end of node t, into the children whose first rune is the
+// query rune after a cell of its row (at depth i-1) that holds v, for columns before
+// end: when no cell before end holds less, any other rune takes them all past v.
+func (w *walker) targeted(it *item, t *tnode, firsts []rune, i, end, v int32,
+	next []item) []item {
+	var seen [width]rune
+	n := 0
+	for k := range w.w {
+		j := i - 1 - w.d + k
+		if j < 0 || j >= end || int32(it.row[k]) != v || slices.Contains(seen[:n], w.q[j]) {
+			continue
+		}
+		seen[n] = w.q[j]
+		n++
+		if x, ok := slices.BinarySearch(firsts, w.q[j]); ok {
+			next = w.child(it, t, t.child+int32(x), i, w.q[j], next)
+		}
+	}
+	return next
+}
+
+// headSpent reports whether no cell of row i before column h holds less than a.
+func (w *walker) headSpent(row *[width]int8, i int32) bool {
+	for k := range w.w {
+		if j := i - w.d + k; j >= 0 && j < w.h && int32(row[k]) < w.a {
+			return false
+		}
+	}
+	return true
 }
 
 // child steps it into child ch of t by its first rune c.
@@ -207,10 +252,31 @@ func (w *walker) keep(it *item, v, k, edge, i int32, row *[width]int8, rowMin, w
 	if best > w.d && int(v) < len(w.g.grams) && !w.pairs(row, i, &w.g.grams[v]) {
 		return next
 	}
+	head := it.head || w.head(row, i)
+	if !head && w.headLost(row, i) {
+		return next
+	}
 	if k == edge && best <= w.d && t.lo < t.term {
 		w.collect(t.lo, t.term, best)
 	}
-	return append(next, item{v: v, k: k, best: best, row: *row})
+	return append(next, item{v: v, k: k, best: best, row: *row, head: head})
+}
+
+// head reports whether row i holds a value within a at column h.
+func (w *walker) head(row *[width]int8, i int32) bool {
+	k := w.h - i + w.d
+	return k >= 0 && k < w.w && int32(row[k]) <= w.a
+}
+
+// headLost reports whether no extension of the path can bring column h within a: every
+// cell of row i up to column h exceeds a.
+func (w *walker) headLost(row *[width]int8, i int32) bool {
+	for k := int32(0); k <= min(w.h-i+w.d, w.w-1); k++ {
+		if int32(row[k]) <= w.a {
+			return false
+		}
+	}
+	return true
 }
 
 // row computes row i of the table into cur from prev, the last path rune being c, and

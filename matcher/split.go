@@ -1,0 +1,285 @@
+package matcher
+
+import "slices"
+
+// A search with d >= 1 splits the query q = q1 q2 at h. An alignment of q with a prefix p
+// = p1 p2 of an entry within d edits spends e1 on q1 and e2 on q2 with e1 + e2 <= d, so
+// for any a + b = d - 1 either e1 <= a or e2 <= b. The search takes both cases:
+//
+//   - A: the tree walk keeps only paths with a prefix within a edits of q1 (see
+//     walker.h). With a at most 1, few paths pass: a path one edit off q1 can only go
+//     on with the rune q1 needs next, which is looked up among the children.
+//   - B: q2 is within b edits, so of b+1 disjoint pieces of q2 one is intact. An
+//     intact piece at query position j lies at entry position j-d..j+d, since at most d
+//     edits shift it. A positional index of the trigrams in the first posSpan runes of
+//     every entry lists the entries that have a piece's rarest trigram there, a second
+//     trigram of the piece at the same shift filters them, and each that passes is
+//     checked against the whole query with a bit-parallel edit distance
+//     (prefixDistance).
+//
+// Each case reports exact distances, so the union is exactly the plain walk's result.
+// The split is used when its estimated cost beats the plain walk's; the estimate counts
+// the candidates of the pieces and a cost for case A that falls with the length of q1.
+
+// posSpan is the number of entry positions at which the positional index records
+// trigrams: trigrams starting at runes 0..posSpan-1 of each entry.
+const posSpan = 16
+
+// posIndex maps a trigram and the entry position where it starts to the entries that
+// have it there.
+type posIndex struct {
+	ids map[[3]rune]int32
+	// starts[id*posSpan+t] is the first posting of trigram id at position t; the
+	// postings of one trigram are ordered by position, so a window of positions is one
+	// slice.
+	starts []int32
+	post   []int32 // entry indices
+}
+
+// buildPosIndex indexes the trigrams of g's entries. Entries are sorted, so an entry
+// shares the trigrams within its common prefix with the one before it.
+func buildPosIndex(g *segment) *posIndex {
+	p := &posIndex{ids: map[[3]rune]int32{}}
+	var counts []int32
+	grams := make([][posSpan]int32, len(g.entries)) // trigram ids by position
+	var prev []rune
+	for i, e := range g.entries {
+		text := g.text(e)
+		common := 0
+		for common < len(prev) && common < len(text) && prev[common] == text[common] {
+			common++
+		}
+		for t := 0; t < posSpan && t+3 <= len(text); t++ {
+			if t+3 <= common {
+				grams[i][t] = grams[i-1][t]
+			} else {
+				k := [3]rune{text[t], text[t+1], text[t+2]}
+				id, ok := p.ids[k]
+				if !ok {
+					id = int32(len(p.ids))
+					p.ids[k] = id
+					counts = append(counts, make([]int32, posSpan)...)
+				}
+				grams[i][t] = id
+			}
+			counts[int(grams[i][t])*posSpan+t]++
+		}
+		prev = text
+	}
+	p.starts = make([]int32, len(counts)+1)
+	for k, c := range counts {
+		p.starts[k+1] = p.starts[k] + c
+	}
+	p.post = make([]int32, p.starts[len(counts)])
+	next := counts // reused as fill positions
+	copy(next, p.starts[:len(counts)])
+	for i, e := range g.entries {
+		for t := 0; t < posSpan && t+3 <= int(e.n); t++ {
+			k := int(grams[i][t])*posSpan + t
+			p.post[next[k]] = int32(i)
+			next[k]++
+		}
+	}
+	return p
+}
+
+// window returns the entries that have trigram k at a position from lo to hi, clipped
+// to the indexed positions.
+func (p *posIndex) window(k [3]rune, lo, hi int) []int32 {
+	id, ok := p.ids[k]
+	if !ok {
+		return nil
+	}
+	lo, hi = max(lo, 0), min(hi, posSpan-1)
+	if lo > hi {
+		return nil
+	}
+	base := int(id) * posSpan
+	return p.post[p.starts[base+lo]:p.starts[base+hi+1]]
+}
+
+// piece is a span of the query that case B requires intact, with the query positions of
+// its rarest trigram (which lists the candidates) and of a second one (which filters
+// them; -1 when the piece has one trigram).
+type piece struct {
+	list, filter int
+}
+
+// splitPlan is how one search splits its query: case A keeps paths with a prefix within
+// a edits of q[:h]; case B checks the entries that have one of pieces intact.
+type splitPlan struct {
+	h, a   int
+	pieces [2]piece
+	n      int // pieces used
+}
+
+// Costs of the parts of a split search in nanoseconds, measured on the world catalog:
+// case A's walk falls about threefold with each rune of q1 down to a floor; a candidate
+// costs a probe of the filter list and, if it passes, a check that mostly waits for
+// memory; and the plain walk is what a split must beat.
+const (
+	costWalkFloor = 40_000
+	costWalkHead2 = 1_000_000 // case A with h = 2, above the floor
+	costProbe     = 8
+	costCheck     = 150
+	// filterPass is the share of candidates, in 1/64, that an estimate lets pass a
+	// second trigram.
+	filterPass = 24
+)
+
+var costPlainWalk = [MaxDistance + 1]int{0, 40_000, 400_000, 4_000_000}
+
+// plan chooses the split for query q (at most 64 runes) and distance d with the least
+// estimated cost. It reports false when no split is estimated to beat the plain walk.
+func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
+	m := len(q)
+	if d < 1 || m > 64 || g.pos == nil {
+		return splitPlan{}, false
+	}
+	b := (d - 1) / 2
+	a := d - 1 - b
+	var sizes [64]int // candidates of the trigram at each query position
+	for j := 0; j+3 <= m; j++ {
+		sizes[j] = -1 // not listable: some of its positions are not indexed
+		if j+d < posSpan {
+			sizes[j] = len(g.pos.window([3]rune{q[j], q[j+1], q[j+2]}, j-d, j+d))
+		}
+	}
+	best, bestCost := splitPlan{}, costPlainWalk[d]
+	walk := costWalkFloor + costWalkHead2
+	for h := 2; h+3*(b+1) <= m; h++ {
+		pl := splitPlan{h: h, a: a, n: b + 1}
+		cost := walk
+		if b == 0 {
+			p, c := choosePiece(sizes[:m], h, m)
+			pl.pieces[0], cost = p, cost+c
+		} else {
+			c := -1
+			for mid := h + 3; mid+3 <= m; mid++ {
+				p1, c1 := choosePiece(sizes[:m], h, mid)
+				p2, c2 := choosePiece(sizes[:m], mid, m)
+				if c1 >= 0 && c2 >= 0 && (c < 0 || c1+c2 < c) {
+					pl.pieces, c = [2]piece{p1, p2}, c1+c2
+				}
+			}
+			cost += c
+		}
+		if cost >= walk && cost < bestCost {
+			best, bestCost = pl, cost
+		}
+		walk = costWalkFloor + (walk-costWalkFloor)/3
+	}
+	return best, best.n > 0
+}
+
+// choosePiece picks, for the piece q[lo:hi], the listable trigram with the fewest
+// candidates and a filter trigram with the next fewest, one that does not overlap it if
+// there is one, and returns them with the estimated cost of checking the piece; the
+// cost is negative when no trigram of the piece can be listed.
+func choosePiece(sizes []int, lo, hi int) (piece, int) {
+	p := piece{list: -1, filter: -1}
+	for j := lo; j+3 <= hi; j++ {
+		if sizes[j] >= 0 && (p.list < 0 || sizes[j] < sizes[p.list]) {
+			p.list = j
+		}
+	}
+	if p.list < 0 {
+		return p, -1
+	}
+	better := func(j, than int) bool {
+		if than < 0 {
+			return true
+		}
+		apart, thanApart := abs(j-p.list) >= 3, abs(than-p.list) >= 3
+		if apart != thanApart {
+			return apart
+		}
+		return sizes[j] >= 0 && (sizes[than] < 0 || sizes[j] < sizes[than])
+	}
+	for j := lo; j+3 <= hi; j++ {
+		if j != p.list && better(j, p.filter) {
+			p.filter = j
+		}
+	}
+	return p, sizes[p.list] * costCheck
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// candidates checks the entries that hold one of the plan's pieces intact (case B)
+// against the whole query and records those within d.
+func (w *walker) candidates(pl splitPlan) {
+	g, q, d := w.g, w.q, int(w.d)
+	for _, p := range pl.pieces[:pl.n] {
+		lk := [3]rune{q[p.list], q[p.list+1], q[p.list+2]}
+		var fk [3]rune
+		if p.filter >= 0 {
+			fk = [3]rune{q[p.filter], q[p.filter+1], q[p.filter+2]}
+		}
+		for shift := -d; shift <= d; shift++ {
+			t := p.list + shift
+			if t < 0 || t >= posSpan {
+				continue
+			}
+			var filter []int32
+			ft := p.filter + shift
+			filtered := p.filter >= 0 && ft >= 0 && ft < posSpan
+			if p.filter >= 0 && ft < 0 {
+				continue // the piece cannot start before the entry
+			}
+			if filtered {
+				filter = g.pos.window(fk, ft, ft)
+			}
+			for _, e := range g.pos.window(lk, t, t) {
+				if filtered {
+					if _, ok := slices.BinarySearch(filter, e); !ok {
+						continue
+					}
+				}
+				en := g.entries[e]
+				if dist := w.prefixDistance(g.runes[en.off : en.off+en.n]); dist <= w.d {
+					w.sc.match(en.owner, uint8(dist))
+				}
+			}
+		}
+	}
+}
+
+// prefixDistance returns the least edit distance between the query and a prefix of
+// text, or inf when it exceeds d. It runs Myers' bit-parallel algorithm in Hyyrö's
+// form for the distance from the start of both strings: one machine word holds a
+// column of the table as vertical deltas (the query has at most 64 runes), and each
+// text rune updates it in a few word operations.
+func (w *walker) prefixDistance(text []rune) int32 {
+	m := w.m
+	top := uint64(1) << (m - 1)
+	pv, mv := ^uint64(0), uint64(0) // column 0 is 0, 1, 2, ...: every delta +1
+	score, best := m, m
+	for _, c := range text[:min(int32(len(text)), m+w.d)] {
+		eq := w.sc.positions(c)
+		xv := eq | mv
+		xh := ((eq & pv) + pv) ^ pv | eq
+		ph := mv | ^(xh | pv)
+		mh := pv & xh
+		switch {
+		case ph&top != 0:
+			score++
+		case mh&top != 0:
+			score--
+		}
+		ph = ph<<1 | 1 // row 0 grows by one per text rune
+		mh <<= 1
+		pv = mh | ^(xv | ph)
+		mv = ph & xv
+		best = min(best, score)
+	}
+	if best > w.d {
+		return w.inf
+	}
+	return best
+}

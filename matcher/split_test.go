@@ -1,0 +1,163 @@
+package matcher
+
+import (
+	"maps"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/agnivade/levenshtein"
+)
+
+// The bit-parallel distance agrees with the definition: the least Levenshtein distance
+// between the query and a prefix of the text, or inf above d.
+func TestPrefixDistance(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	alphabet := []rune("abcab éø東")
+	randText := func(n int) []rune {
+		rs := make([]rune, n)
+		for i := range rs {
+			rs[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return rs
+	}
+	sc := getScratch(1)
+	defer scratchPool.Put(sc)
+	for range 20000 {
+		q := randText(1 + r.IntN(64))
+		if r.IntN(8) == 0 {
+			q = q[:min(len(q), 1+r.IntN(3))]
+		}
+		text := randText(r.IntN(len(q) + 6))
+		if r.IntN(2) == 0 { // a near copy, so that small distances occur
+			text = append(append([]rune(nil), q[:r.IntN(len(q)+1)]...), randText(r.IntN(4))...)
+		}
+		d := r.IntN(MaxDistance + 1)
+		sc.setQuery(q)
+		w := walker{sc: sc, q: q, m: int32(len(q)), d: int32(d), inf: int32(d + 1)}
+		want := d + 1
+		for l := 0; l <= len(text); l++ {
+			want = min(want, levenshtein.ComputeDistance(string(q), string(text[:l])))
+		}
+		if got := int(w.prefixDistance(text)); got != want {
+			t.Fatalf("q %q text %q d %d: got %d, want %d", string(q), string(text), d, got,
+				want)
+		}
+	}
+}
+
+// The positional index lists exactly the entries that have a trigram at a position.
+func TestPosIndexWindow(t *testing.T) {
+	g := sampleCatalog(t, 400).snap.Load().main
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 300 {
+		e := g.entries[r.IntN(len(g.entries))]
+		text := g.text(e)
+		if len(text) < 3 {
+			continue
+		}
+		pos := r.IntN(min(len(text)-2, posSpan))
+		k := [3]rune{text[pos], text[pos+1], text[pos+2]}
+		lo, hi := max(0, pos-r.IntN(3)), min(posSpan-1, pos+r.IntN(3))
+		want := map[int32]int{}
+		for i, e := range g.entries {
+			tx := g.text(e)
+			for p := lo; p <= hi && p+3 <= len(tx); p++ {
+				if [3]rune{tx[p], tx[p+1], tx[p+2]} == k {
+					want[int32(i)]++
+				}
+			}
+		}
+		got := map[int32]int{}
+		for _, i := range g.pos.window(k, lo, hi) {
+			got[i]++
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("trigram %q at %d..%d: index lists %d entries, scan finds %d",
+				string(k[:]), lo, hi, len(got), len(want))
+		}
+	}
+}
+
+// Every split finds what the plain walk finds, at the same distances: the chosen plan
+// and random valid ones, at every distance, over random queries.
+func TestSplitMatchesPlainWalk(t *testing.T) {
+	queries := 600
+	if testing.Short() || raceEnabled {
+		queries = 150
+	}
+	s := sampleCatalog(t, 90).snap.Load()
+	g := newQueryGen(5, s)
+	r := rand.New(rand.NewPCG(5, 6))
+	splits := 0
+	for range queries {
+		q := []rune(Normalize(g.next()))
+		if len(q) == 0 || len(q) > 64 {
+			continue
+		}
+		d := 1 + r.IntN(MaxDistance)
+		plain := walkMatches(s, q, d, &splitPlan{})
+		plans := []*splitPlan{nil}
+		for range 4 {
+			if pl, ok := randomPlan(r, len(q), d); ok {
+				plans = append(plans, &pl)
+				splits++
+			}
+		}
+		for _, pl := range plans {
+			if got := walkMatches(s, q, d, pl); !maps.Equal(got, plain) {
+				t.Fatalf("query %q d=%d plan %+v: split finds %d nodes, plain walk %d",
+					string(q), d, pl, len(got), len(plain))
+			}
+		}
+	}
+	if splits < queries/2 {
+		t.Fatalf("only %d random splits tried over %d queries", splits, queries)
+	}
+}
+
+// walkMatches walks s for q within d with plan pl and returns the nodes found and their
+// distances.
+func walkMatches(s *snapshot, q []rune, d int, pl *splitPlan) map[int32]int {
+	sc := getScratch(len(s.nodes))
+	defer scratchPool.Put(sc)
+	sc.next()
+	for _, g := range s.segs {
+		s.walkPlan(g, sc, q, d, pl)
+	}
+	out := make(map[int32]int, len(sc.touched))
+	for _, o := range sc.touched {
+		out[o] = int(sc.dist[o])
+	}
+	return out
+}
+
+// randomPlan returns a valid split of a query of m runes at distance d, whatever its
+// cost: a head of at least two runes and pieces of q2 whose listing trigram lies where
+// the index reaches.
+func randomPlan(r *rand.Rand, m, d int) (splitPlan, bool) {
+	b := (d - 1) / 2
+	if 2+3*(b+1) > m {
+		return splitPlan{}, false
+	}
+	pl := splitPlan{a: d - 1 - b, n: b + 1}
+	pl.h = 2 + r.IntN(m-3*(b+1)-1)
+	spans := [][2]int{{pl.h, m}}
+	if b == 1 {
+		mid := pl.h + 3 + r.IntN(m-pl.h-5)
+		spans = [][2]int{{pl.h, mid}, {mid, m}}
+	}
+	for i, sp := range spans {
+		lo, hi := sp[0], sp[1]
+		p := piece{list: lo + r.IntN(hi-lo-2), filter: -1}
+		if p.list+d >= posSpan {
+			return splitPlan{}, false
+		}
+		if hi-lo > 3 && r.IntN(3) > 0 {
+			for p.filter = p.list; p.filter == p.list; {
+				p.filter = lo + r.IntN(hi-lo-2)
+			}
+		}
+		pl.pieces[i] = p
+	}
+	return pl, true
+}
