@@ -141,6 +141,7 @@ type snapshot struct {
 	deltaRank   []uint64
 	deltaByName []int32
 	maxLen      int
+	cache       *matchCache // of pool searches, see cache.go
 	// countries lists the country nodes; groupCountries[g] those in group g, sorted.
 	countries      []int32
 	groupCountries [][]int32
@@ -383,7 +384,8 @@ func parentsOf(nodes []node) []int32 {
 
 // rebuild indexes all nodes into a fresh main segment.
 func rebuild(nodes []node, parents []int32) *snapshot {
-	s := &snapshot{nodes: nodes, parents: parents, split: int32(len(nodes))}
+	s := &snapshot{nodes: nodes, parents: parents, split: int32(len(nodes)),
+		cache: new(matchCache)}
 	s.ids = make(map[uuid.UUID]int32, len(nodes))
 	owners := make([]int32, len(nodes))
 	var countries []int32
@@ -413,7 +415,7 @@ func (s *snapshot) withDelta(nodes []node, parents []int32, added map[uuid.UUID]
 ) *snapshot {
 	t := &snapshot{
 		nodes: nodes, parents: parents, ids: s.ids, split: s.split, main: s.main,
-		byName: s.byName, mainRank: s.mainRank,
+		byName: s.byName, mainRank: s.mainRank, cache: new(matchCache),
 	}
 	t.recent = make(map[uuid.UUID]int32, len(s.recent)+len(added))
 	for id, n := range s.recent {

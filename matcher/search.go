@@ -191,9 +191,30 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 	if m == 0 {
 		return s.list(sc, q, cnt, limit)
 	}
+	// Pool searches that rank every match keep their match sets (see cache.go).
+	cacheable := cnt != nil && !q.OnlyAvailable
+	key := cacheKey{d: d, limit: limit}
+	if cacheable {
+		key.text = string(text)
+		if ms := s.cache.get(key); ms != nil {
+			return s.top(sc, q, cnt, limit, sc.load(ms))
+		}
+	}
+	exact, filled := s.find(sc, q, cnt, text, d, limit)
+	if cacheable && !filled {
+		s.cache.put(key, sc.save(exact))
+	}
+	return s.top(sc, q, cnt, limit, exact)
+}
 
+// find records in sc the nodes that the search for the normalized text within d ranks,
+// and returns the epoch of its exact matches. filled reports that it ranked nodes
+// beyond those matched, chosen by their provider counts (see fill).
+func (s *snapshot) find(sc *scratch, q Query, cnt *counter, text []rune, d, limit int,
+) (exact uint32, filled bool) {
+	m := len(text)
 	// Exact matches form the best tier; when they fill the limit nothing else can rank.
-	exact := sc.next()
+	exact = sc.next()
 	for _, g := range s.segs {
 		lo, hi := g.prefixRange(g.prim, text)
 		for _, e := range g.prim[lo:hi] {
@@ -202,7 +223,7 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 		}
 	}
 	if s.available(sc, q, cnt) >= limit {
-		return s.top(sc, q, cnt, limit, exact)
+		return exact, false
 	}
 
 	// Widen the distance until enough locations match: results rank by distance first,
@@ -212,14 +233,14 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 			// Every node is within m (the empty prefix is), and those not found nearer
 			// are exactly at m: add the best of them without walking everything.
 			s.fill(sc, q, cnt, limit, uint8(m))
-			return s.top(sc, q, cnt, limit, exact)
+			return exact, true
 		}
 		sc.next()
 		for _, g := range s.segs {
 			s.walk(g, sc, text, dd)
 		}
 		if dd >= d || s.available(sc, q, cnt) >= limit {
-			return s.top(sc, q, cnt, limit, exact)
+			return exact, false
 		}
 	}
 }
