@@ -35,41 +35,6 @@ type specJSON struct {
 	ClientID        string `json:"client_id,omitempty"`
 }
 
-type groupJSON struct {
-	LocationGroupID string `json:"location_group_id"`
-	Name            string `json:"name"`
-	ProviderCount   int    `json:"provider_count"`
-	Promoted        bool   `json:"promoted"`
-	MatchDistance   int    `json:"match_distance"`
-}
-
-type locationJSON struct {
-	LocationID        string `json:"location_id"`
-	LocationType      string `json:"location_type"`
-	Name              string `json:"name"`
-	City              string `json:"city,omitempty"`
-	CityLocationID    string `json:"city_location_id,omitempty"`
-	Region            string `json:"region,omitempty"`
-	RegionLocationID  string `json:"region_location_id,omitempty"`
-	Country           string `json:"country"`
-	CountryLocationID string `json:"country_location_id"`
-	CountryCode       string `json:"country_code"`
-	ProviderCount     int    `json:"provider_count"`
-	MatchDistance     int    `json:"match_distance"`
-}
-
-type deviceJSON struct {
-	ClientID   string `json:"client_id"`
-	DeviceName string `json:"device_name"`
-}
-
-type locationsResult struct {
-	Specs     []specJSON     `json:"specs"`
-	Groups    []groupJSON    `json:"groups"`
-	Locations []locationJSON `json:"locations"`
-	Devices   []deviceJSON   `json:"devices"`
-}
-
 func idText(id uuid.UUID) string {
 	if id == uuid.Nil {
 		return ""
@@ -77,35 +42,12 @@ func idText(id uuid.UUID) string {
 	return id.String()
 }
 
-// locationsJSON shapes search results; specs list the groups, then the locations, so
-// they can be passed to find-providers2 as they are.
-func locationsJSON(res matcher.Results) locationsResult {
-	out := locationsResult{Specs: []specJSON{}, Groups: []groupJSON{},
-		Locations: []locationJSON{}, Devices: []deviceJSON{}}
-	for _, g := range res.Groups {
-		out.Groups = append(out.Groups, groupJSON{LocationGroupID: g.ID.String(),
-			Name: g.Name, ProviderCount: g.ProviderCount, Promoted: g.Promoted,
-			MatchDistance: g.MatchDistance})
-		out.Specs = append(out.Specs, specJSON{LocationGroupID: g.ID.String()})
-	}
-	for _, l := range res.Locations {
-		out.Locations = append(out.Locations, locationJSON{LocationID: l.ID.String(),
-			LocationType: l.Type.String(), Name: l.Name, City: l.City,
-			CityLocationID: idText(l.CityID), Region: l.Region,
-			RegionLocationID: idText(l.RegionID), Country: l.Country,
-			CountryLocationID: idText(l.CountryID), CountryCode: l.CountryCode,
-			ProviderCount: l.ProviderCount, MatchDistance: l.MatchDistance})
-		out.Specs = append(out.Specs, specJSON{LocationID: l.ID.String()})
-	}
-	return out
-}
-
 func (s *Server) providerLocations(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.optionalCaller(w, r)
 	if !ok {
 		return
 	}
-	writeJSON(w, locationsJSON(s.eng.ProviderLocations(c)))
+	writeLocations(w, s.eng.ProviderLocations(c))
 }
 
 type findLocationsArgs struct {
@@ -131,7 +73,7 @@ func (s *Server) findLocations(onlyAvailable bool) http.HandlerFunc {
 			fail(w, r, err, simpleError)
 			return
 		}
-		writeJSON(w, locationsJSON(res))
+		writeLocations(w, res)
 	}
 }
 
