@@ -15,7 +15,7 @@ import (
 //
 // cacheMaxNodes bounds the nodes of one entry: larger sets cost more to rank than a
 // cache saves, and would crowd out the rest. cacheBudget bounds the nodes of all
-// entries of one snapshot (about 6 bytes each); tests lower it.
+// entries of one snapshot (16 bytes each); tests lower it.
 const cacheMaxNodes = 4096
 
 var cacheBudget = 1 << 20
@@ -27,12 +27,19 @@ type cacheKey struct {
 	limit int
 }
 
-// matchSet is the result of a search before ranking: the nodes found, their distances
-// and whether each matched exactly.
+// matchSet is the result of a search before ranking: the nodes found with what ranking
+// needs of them apart from their provider counts.
 type matchSet struct {
-	nodes []int32
-	dist  []uint8
-	exact []bool
+	matches []match
+}
+
+// match is a node found by a search: its distance, whether it matched exactly, and its
+// rank in name order (see snapshot.rank).
+type match struct {
+	rank  uint64
+	node  int32
+	dist  uint8
+	exact bool
 }
 
 // matchCache is a bounded map of match sets, safe for concurrent use. When full, it
@@ -50,7 +57,7 @@ func (c *matchCache) get(k cacheKey) *matchSet {
 }
 
 func (c *matchCache) put(k cacheKey, m *matchSet) {
-	if len(m.nodes) > cacheMaxNodes {
+	if len(m.matches) > cacheMaxNodes {
 		return
 	}
 	c.mu.Lock()
@@ -59,42 +66,25 @@ func (c *matchCache) put(k cacheKey, m *matchSet) {
 		c.sets = map[cacheKey]*matchSet{}
 	}
 	if old, ok := c.sets[k]; ok {
-		c.nodes -= len(old.nodes)
+		c.nodes -= len(old.matches)
 	}
 	for k2, old := range c.sets {
-		if c.nodes+len(m.nodes) <= cacheBudget {
+		if c.nodes+len(m.matches) <= cacheBudget {
 			break
 		}
 		delete(c.sets, k2)
-		c.nodes -= len(old.nodes)
+		c.nodes -= len(old.matches)
 	}
 	c.sets[k] = m
-	c.nodes += len(m.nodes)
+	c.nodes += len(m.matches)
 }
 
 // save returns the nodes matched in sc's current epoch as a match set; exact is the
 // epoch of the exact matches.
-func (sc *scratch) save(exact uint32) *matchSet {
-	m := &matchSet{
-		nodes: make([]int32, len(sc.touched)),
-		dist:  make([]uint8, len(sc.touched)),
-		exact: make([]bool, len(sc.touched)),
-	}
+func (s *snapshot) save(sc *scratch, exact uint32) *matchSet {
+	ms := &matchSet{matches: make([]match, len(sc.touched))}
 	for i, o := range sc.touched {
-		m.nodes[i], m.dist[i], m.exact[i] = o, sc.dist[o], sc.exact[o] == exact
+		ms.matches[i] = matchOf(s, sc, o, exact)
 	}
-	return m
-}
-
-// load makes m the nodes matched in a new epoch of sc and returns the epoch of its
-// exact matches.
-func (sc *scratch) load(m *matchSet) uint32 {
-	exact := sc.next()
-	for i, o := range m.nodes {
-		sc.match(o, m.dist[i])
-		if m.exact[i] {
-			sc.exact[o] = exact
-		}
-	}
-	return exact
+	return ms
 }

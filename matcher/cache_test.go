@@ -57,7 +57,7 @@ func TestMatchCacheBounds(t *testing.T) {
 	cacheBudget = 100
 	var c matchCache
 	set := func(n int) *matchSet {
-		return &matchSet{nodes: make([]int32, n), dist: make([]uint8, n), exact: make([]bool, n)}
+		return &matchSet{matches: make([]match, n)}
 	}
 	c.put(cacheKey{text: "huge"}, set(cacheMaxNodes+1))
 	if c.get(cacheKey{text: "huge"}) != nil {
@@ -71,7 +71,7 @@ func TestMatchCacheBounds(t *testing.T) {
 		}
 		total := 0
 		for _, m := range c.sets {
-			total += len(m.nodes)
+			total += len(m.matches)
 		}
 		if total != c.nodes || c.nodes > cacheBudget {
 			t.Fatalf("after %d puts: %d nodes held, %d counted, budget %d", i+1, total,

@@ -197,12 +197,12 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 	if cacheable {
 		key.text = string(text)
 		if ms := s.cache.get(key); ms != nil {
-			return s.top(sc, q, cnt, limit, sc.load(ms))
+			return s.topOf(sc, q, cnt, limit, ms)
 		}
 	}
 	exact, filled := s.find(sc, q, cnt, text, d, limit)
 	if cacheable && !filled {
-		s.cache.put(key, sc.save(exact))
+		s.cache.put(key, s.save(sc, exact))
 	}
 	return s.top(sc, q, cnt, limit, exact)
 }
@@ -354,25 +354,52 @@ func (a *cand) less(b *cand) bool {
 func (s *snapshot) top(sc *scratch, q Query, cnt *counter, limit int, exact uint32) Results {
 	h := sc.heap[:0]
 	for _, o := range sc.touched {
-		count := cnt.count(o)
-		if q.OnlyAvailable && count <= 0 {
-			continue
-		}
-		c := cand{node: o, count: count, dist: sc.dist[o], lo: s.rank(o)}
-		c.hi = uint64(c.dist)<<33 | uint64(math.MaxUint32-uint32(max(count, 0)))
-		if sc.exact[o] != exact {
-			c.hi |= 1 << 32
-		}
-		switch {
-		case len(h) < limit:
-			h = append(h, c)
-			siftUp(h, len(h)-1)
-		case c.less(&h[0]):
-			h[0] = c
-			siftDown(h, 0)
-		}
+		h = offer(h, q, cnt, limit, matchOf(s, sc, o, exact))
 	}
 	sc.heap = h
+	return s.results(h)
+}
+
+// topOf is top for a cached match set.
+func (s *snapshot) topOf(sc *scratch, q Query, cnt *counter, limit int, ms *matchSet) Results {
+	h := sc.heap[:0]
+	for _, m := range ms.matches {
+		h = offer(h, q, cnt, limit, m)
+	}
+	sc.heap = h
+	return s.results(h)
+}
+
+// matchOf returns what ranking needs of touched node o, apart from its count.
+func matchOf(s *snapshot, sc *scratch, o int32, exact uint32) match {
+	return match{node: o, dist: sc.dist[o], exact: sc.exact[o] == exact, rank: s.rank(o)}
+}
+
+// offer adds m to the max-heap h of the best limit candidates under q's filter and
+// availability condition, and returns h.
+func offer(h []cand, q Query, cnt *counter, limit int, m match) []cand {
+	count := cnt.count(m.node)
+	if q.OnlyAvailable && count <= 0 {
+		return h
+	}
+	c := cand{node: m.node, count: count, dist: m.dist, lo: m.rank}
+	c.hi = uint64(c.dist)<<33 | uint64(math.MaxUint32-uint32(max(count, 0)))
+	if !m.exact {
+		c.hi |= 1 << 32
+	}
+	switch {
+	case len(h) < limit:
+		h = append(h, c)
+		siftUp(h, len(h)-1)
+	case c.less(&h[0]):
+		h[0] = c
+		siftDown(h, 0)
+	}
+	return h
+}
+
+// results sorts the candidates of h and returns them as results.
+func (s *snapshot) results(h []cand) Results {
 	slices.SortFunc(h, func(a, b cand) int {
 		if a.less(&b) {
 			return -1
