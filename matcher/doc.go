@@ -78,6 +78,23 @@
 // every node matches; the nodes not found nearer are then exactly at that distance and
 // are ranked from the provider counts and the name order without a walk.
 //
+// With a budget of d >= 1, the banded table alone lets almost every short path live:
+// any three runes are within three edits of anything. So a query q = q1 q2 is split
+// (split.go): a match either spends at most a edits on q1 or at most b on q2, with
+// a + b = d - 1. The walk keeps only paths that can stay within a of q1 (a is 0 or 1,
+// and a path that has spent it can only go on with the rune q1 needs next, which is
+// looked up among the children); the matches that spend more on q1 hold one of b+1
+// disjoint pieces of q2 intact at most d runes from its place in the query, and a
+// positional trigram index of the first 16 runes of every suffix lists them, to be
+// checked with Myers' bit-parallel edit distance. Both report exact distances, so the
+// result is the plain walk's; a cost estimate from the trigram list lengths picks the
+// split point, the pieces, or the plain walk.
+//
+// Pool searches that do not ask for available locations only keep their match sets
+// (nodes, distances, exactness, name ranks) per snapshot in a bounded cache: users
+// repeat their searches, and what matches does not depend on providers. Each search
+// ranks the set with the counts of the moment.
+//
 // Adding locations one at a time rebuilds a small second index; once it holds more than
 // 1,024 nodes, the main index is rebuilt with them. [Catalog.AddAll] rebuilds once.
 //
