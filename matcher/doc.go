@@ -141,33 +141,45 @@
 // change; a group's count is the sum over its countries; the caller's own network's
 // private providers are added from a walk of that network's list.
 //
+// The pool finds a provider by client id, and a network's list by network id, through
+// open-addressing tables of slots that keep 32 bits of each id's hash beside the slot;
+// each table is split into 256 parts that grow one at a time, so that no update copies
+// the whole table. A provider's record holds its location id: an update that keeps the
+// location (a change of weight, modes or network) needs no look-up in the catalog, and
+// a move looks its new location up in a cache of location chains before the catalog.
+//
 // # Sampling
 //
-// For each location the pool keeps, per public mode, a dense array of entries for the
+// For each location the pool keeps, per public mode, a dense array of members for the
 // providers whose city, region or country it is; a provider's record holds its position
-// in each, so adding and removing are O(1) (append, and swap with the last). An entry
-// also carries the provider's weight and a tag of its client id, so that a sample can
-// judge candidates without reading their records.
+// in each, so adding and removing are O(1) (append, and swap with the last). A member
+// carries the provider's client id, weight and slot, so that a sample judges and returns
+// candidates without reading their records, each of which would be a cache miss.
 //
 // A sample resolves its specs into locations (a group into its countries), drops any
 // location inside another named one, and so sees each provider at most once per public
 // mode it offers; explicit client ids and the caller's own private providers form one
 // more list. Let T be the total size of these arrays and list, k the number of arrays,
-// and M (at most 3) the largest number of them a provider can be in.
+// and M (at most 3) the largest number of them a provider can be in. The excluded ids go
+// into an open-addressing set in O(len(exclude)), and every pick joins them.
 //
-// When T exceeds 2·M·(count + len(exclude)) + 32, it draws uniform positions in their
+// When T exceeds 4/3·M·(count + len(exclude)) + 32, it draws uniform positions in their
 // concatenation and accepts the provider found there with probability 1/(its number of
 // appearances) × weight/(largest weight), skipping excluded and already picked ones.
 // Each draw thus yields every remaining provider with the same probability (scaled by
 // weight), which makes each pick uniform (weighted) among those not yet picked or
-// excluded. At least half the distinct candidates are eligible, so a pick takes at most
-// 2·M draws in expectation with equal weights (2·M·wmax/wmin otherwise, at most 64
-// times more); drawing a position costs O(log k). Otherwise, or if draws exceed eight
-// times their expected number, it lists the remaining candidates once (O(T), which the
-// threshold bounds by O(count + len(exclude))) and picks among them by a partial
-// Fisher-Yates shuffle, or by the Efraimidis-Spirakis keys log(u)/w for unequal weights,
-// which gives the same successive weighted picks. Building the exclusion set is
-// O(len(exclude)). The expected cost is O(k + count + len(exclude)) plus the walk of
-// the caller's own network, independent of the pool's size. Weights are multiples of
-// 1/64; with equal weights the picks are exactly uniform.
+// excluded. At least a quarter of the distinct candidates are eligible, so a pick takes
+// at most 4·M draws in expectation with equal weights (4·M·wmax/wmin otherwise, at most
+// 64 times more); drawing a position costs O(log k). Draws are independent, so they are
+// made in batches whose members are read together, letting their cache misses overlap.
+// Otherwise, or if draws exceed eight times their expected number, it lists the
+// remaining candidates once (O(T), which the threshold bounds by O(count +
+// len(exclude))) and picks among them by a partial Fisher-Yates shuffle, or for unequal
+// weights by successive weighted picks from a Fenwick tree of their weights, O(log T)
+// each. Listing reads every member while a draw reads one, hence the low threshold. The
+// expected cost is O(k + count + len(exclude)) plus the walk of the caller's own
+// network, independent of the pool's size. Weights are multiples of 1/64; random
+// numbers come from Lemire's multiply-and-reject method, so with equal weights the picks
+// are exactly uniform. A sample that finds a writer holding the pool retries for a few
+// microseconds before it blocks, which spares it being parked and woken for each Set.
 package matcher

@@ -1,10 +1,12 @@
 package matcher
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,14 +46,20 @@ type Provider struct {
 type Pool struct {
 	cat *Catalog
 
-	mu       sync.RWMutex
-	recs     []record
-	free     []int32
-	byClient map[uuid.UUID]int32
-	// nets maps a network to the first of its providers that offer a non-public mode;
-	// the rest follow through record.netNext.
-	nets   map[uuid.UUID]int32
+	mu   sync.RWMutex
+	recs records
+	free []int32
+	// clients finds a provider's slot by client id; nets finds by network id the first
+	// of the network's providers that offer a non-public mode, the rest following
+	// through record.netNext.
+	clients slotIndex
+	nets    slotIndex
+	// places caches the chains of the locations providers were set at, so that a move
+	// costs one cache miss to resolve rather than the catalog's several.
+	places chainCache
 	levels [weightLevels + 1]int32
+	// levelSet has bit l-1 set while levels[l] is positive.
+	levelSet uint64
 	// nodes holds the buckets and counts per catalog node. The slice is replaced when it
 	// grows, so that searches can read counts from it without the lock.
 	nodes atomic.Pointer[[]nodeState]
@@ -61,11 +69,11 @@ type Pool struct {
 
 // nodeState is what the pool keeps per location, in one cache line. b[lane] lists the
 // providers whose city, region or country is the node and that offer the lane's public
-// mode, as entries (see entryBits), in no order; it changes under the pool's lock. n[l-1]
-// counts the providers at the node in exactly the public lanes given by the bits of l
-// (1, 2 or 3); it is atomic for lock-free readers.
+// mode, in no order; it changes under the pool's lock. n[l-1] counts the providers at
+// the node in exactly the public lanes given by the bits of l (1, 2 or 3); it is atomic
+// for lock-free readers.
 type nodeState struct {
-	b [lanes][]entryBits
+	b [lanes][]member
 	n [3]atomic.Int32
 	// at is the node's position in Pool.occupied while it holds a public provider.
 	at int32
@@ -74,41 +82,32 @@ type nodeState struct {
 // Public lanes: a provider offering ModePublic is in lane 0 of its city, region and
 // country, one offering ModePublicStream in lane 1.
 const (
-	lanes     = 2
-	chainBits = 2 // bucket entries name the chain index of the bucket's node
-	maxChain  = 3 // city, region, country
-	maxSlots  = math.MaxUint32 >> chainBits
+	lanes    = 2
+	maxChain = 3 // city, region, country
+	maxSlots = math.MaxInt32
 )
 
-// entryBits is a bucket entry. The low 32 bits hold slot<<chainBits | chain index; the
-// high bits what a sample needs to judge a candidate without reading its record, which
-// at a million providers is a cache miss: its weight level (6 bits), whether it is in
-// both lanes (1 bit) and a 25-bit tag of its client id.
-type entryBits uint64
-
-func makeEntry(slot int32, i int, r *record) entryBits {
-	hi := uint64(r.level-1)<<26 | uint64(idTag(r.client)) // levels 1..64 fit 6 bits as 0..63
-	if r.lanes == 3 {
-		hi |= 1 << 25
-	}
-	return entryBits(hi<<32 | uint64(uint32(slot)<<chainBits|uint32(i)))
+// member is a provider in a bucket. It carries what a sample needs to judge and return a
+// candidate, so that a sample reads no record: at a million providers each record read
+// is a cache miss.
+type member struct {
+	id    uuid.UUID // the client id
+	slot  int32
+	level uint8 // weight in 1/weightLevels
+	both  bool  // in both public lanes
+	// chain is the index of the bucket's node in the provider's chain, which tells a
+	// removal where the record keeps the member's position without reading the record.
+	chain uint8
 }
 
-func (e entryBits) slot() int32     { return int32(uint32(e) >> chainBits) }
-func (e entryBits) chain() int      { return int(uint32(e) & (1<<chainBits - 1)) }
-func (e entryBits) level() int      { return int(e>>58) + 1 }
-func (e entryBits) bothLanes() bool { return e>>57&1 != 0 }
-func (e entryBits) tag() uint32     { return uint32(e>>32) & (1<<25 - 1) }
-
-// idTag hashes a client id to 25 bits.
-func idTag(id uuid.UUID) uint32 {
-	h := binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
-	return uint32(h * 0x9E3779B97F4A7C15 >> 39)
+func (r *record) asMember(slot int32, chain uint8) member {
+	return member{id: r.client, slot: slot, level: r.level, both: r.lanes == 3, chain: chain}
 }
 
 // record is one provider; slots of removed providers are reused.
 type record struct {
 	client, network uuid.UUID
+	location        uuid.UUID
 	chain           [maxChain]int32        // the location, its region and country
 	pos             [lanes][maxChain]int32 // position in the bucket of (lane, chain[i])
 	netPrev         int32                  // neighbours in the network's list, -1 at the
@@ -117,6 +116,34 @@ type record struct {
 	modes           ModeSet
 	lanes           uint8 // bit l: in lane l
 	level           uint8 // weight in 1/weightLevels
+}
+
+// inNetList reports whether a provider belongs in its network's list: it offers a mode
+// that only its network sees.
+func (r *record) inNetList() bool {
+	return r.modes&^publicModes != 0 && r.network != uuid.Nil
+}
+
+// records holds the records in chunks of a fixed size, so that the pool grows without
+// copying every record under the write lock.
+type records struct {
+	chunks [][]record
+	n      int32
+}
+
+const chunkBits = 12
+
+func (rs *records) at(slot int32) *record {
+	return &rs.chunks[slot>>chunkBits][slot&(1<<chunkBits-1)]
+}
+
+// add returns a new slot.
+func (rs *records) add() int32 {
+	if int(rs.n)>>chunkBits == len(rs.chunks) {
+		rs.chunks = append(rs.chunks, make([]record, 1<<chunkBits))
+	}
+	rs.n++
+	return rs.n - 1
 }
 
 // laneMask returns the public lanes of modes.
@@ -133,7 +160,8 @@ func laneMask(modes ModeSet) uint8 {
 
 // NewPool returns an empty pool over the locations of cat.
 func NewPool(cat *Catalog) *Pool {
-	p := &Pool{cat: cat, byClient: map[uuid.UUID]int32{}, nets: map[uuid.UUID]int32{}}
+	p := &Pool{cat: cat}
+	p.nets.byNetwork = true
 	p.nodes.Store(new([]nodeState))
 	return p
 }
@@ -142,14 +170,15 @@ func NewPool(cat *Catalog) *Pool {
 func (p *Pool) Len() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return len(p.byClient)
+	return p.clients.n
 }
 
 // Set adds the provider or updates it in place. A provider with no known mode is
-// removed. Set costs O(1): a weight change touches one record, any other change moves
-// the provider out of and into the buckets of its city, region and country.
+// removed. Set costs O(1): a change of weight, modes or network touches one record and
+// its bucket entries, and a change of location moves the provider out of and into the
+// buckets of its city, region and country.
 func (p *Pool) Set(pr Provider) error {
-	op, err := p.prepare(p.cat.snap.Load(), pr)
+	op, err := p.prepare(nil, pr)
 	if err != nil {
 		return err
 	}
@@ -182,75 +211,138 @@ func (p *Pool) SetAll(prs []Provider) error {
 
 // Remove removes the provider and reports whether it was in the pool.
 func (p *Pool) Remove(clientID uuid.UUID) bool {
+	h := hashID(clientID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.remove(clientID)
+	return p.remove(clientID, h)
 }
 
 // setOp is a checked Set, ready to apply under the lock.
 type setOp struct {
-	pr     Provider
+	pr    Provider
+	hash  uint64 // of the client id
+	modes ModeSet
+	level uint8
+	// chain is the location, its region and country, resolved when nchain > 0.
 	chain  [maxChain]int32
 	nchain int
-	modes  ModeSet
-	level  uint8
 }
 
-// prepare checks pr and resolves its location in s, outside the lock.
+// prepare checks pr, and resolves its location in s unless s is nil.
 func (p *Pool) prepare(s *snapshot, pr Provider) (setOp, error) {
-	op := setOp{pr: pr, modes: pr.Modes & validModes, level: weightLevel(pr.Weight)}
+	op := setOp{pr: pr, hash: hashID(pr.ClientID), modes: pr.Modes & validModes,
+		level: weightLevel(pr.Weight)}
 	if pr.ClientID == uuid.Nil {
 		return op, fmt.Errorf("%w: nil client id", ErrInvalidProvider)
 	}
-	if op.modes == 0 {
-		return op, nil // a removal
+	if s == nil || op.modes == 0 {
+		return op, nil
 	}
-	n, ok := s.lookup(pr.LocationID)
-	if !ok || n < int32(len(groupDefs)) { // groups come first
-		return op, fmt.Errorf("set provider %s: %w %s", pr.ClientID, ErrUnknownLocation,
-			pr.LocationID)
-	}
-	op.nchain = len(s.chain(op.chain[:0], n))
-	return op, nil
+	return op, op.resolve(s)
 }
 
-// apply performs op; the caller holds the write lock.
-func (p *Pool) apply(op *setOp) error {
-	if op.modes == 0 {
-		p.remove(op.pr.ClientID)
+// resolve finds the location of op in s.
+func (op *setOp) resolve(s *snapshot) error {
+	n, ok := s.lookup(op.pr.LocationID)
+	if !ok || n < int32(len(groupDefs)) { // groups come first
+		return fmt.Errorf("set provider %s: %w %s", op.pr.ClientID, ErrUnknownLocation,
+			op.pr.LocationID)
+	}
+	op.nchain = len(s.chain(op.chain[:0], n))
+	return nil
+}
+
+// resolve finds the location of op through the cache, or in the catalog and then caches
+// it; the caller holds the write lock. A location's chain never changes.
+func (p *Pool) resolve(op *setOp) error {
+	h := hashID(op.pr.LocationID)
+	if c := p.places.get(h, op.pr.LocationID); c != nil {
+		op.chain, op.nchain = c.chain, int(c.n)
 		return nil
 	}
-	slot, ok := p.byClient[op.pr.ClientID]
+	if err := op.resolve(p.cat.snap.Load()); err != nil {
+		return err
+	}
+	p.places.put(h, chainCell{id: op.pr.LocationID, chain: op.chain, n: int32(op.nchain)})
+	return nil
+}
+
+// apply performs op; the caller holds the write lock. A provider that stays where it is
+// needs no look-up in the catalog.
+//
+// At a million providers most steps touch memory that is not in the cache, so the order
+// is chosen to let the misses overlap: the network list goes first, and the bucket work
+// runs in phases (see rebucket).
+func (p *Pool) apply(op *setOp) error {
+	if op.modes == 0 {
+		p.remove(op.pr.ClientID, op.hash)
+		return nil
+	}
+	slot, ok := p.clients.get(&p.recs, op.hash, op.pr.ClientID)
+	var r *record
 	if ok {
-		r := &p.recs[slot]
-		if r.chain[0] == op.chain[0] && r.modes == op.modes && r.network == op.pr.NetworkID {
-			// Only the weight changes: no bucket moves, the entries are rewritten.
-			p.levels[r.level]--
-			p.levels[op.level]++
-			r.level = op.level
-			p.rewrite(slot)
-			return nil
+		r = p.recs.at(slot)
+	}
+	moves := !ok || r.location != op.pr.LocationID
+	if moves && op.nchain == 0 {
+		if err := p.resolve(op); err != nil {
+			return err
 		}
-		p.unlink(slot)
-	} else {
+	}
+	lanes := laneMask(op.modes)
+	if !ok {
 		if slot, ok = p.alloc(); !ok {
 			return fmt.Errorf("%w: pool holds %d providers", ErrInvalidProvider, maxSlots)
 		}
-		p.byClient[op.pr.ClientID] = slot
+		p.clients.put(op.hash, slot)
+		r = p.recs.at(slot)
+		*r = record{client: op.pr.ClientID, network: op.pr.NetworkID, location: op.pr.LocationID,
+			netPrev: -2, netNext: -1, modes: op.modes, level: op.level}
+		p.countLevel(op.level, 1)
+		p.joinNet(slot)
+		p.rebucket(slot, op.chain[:op.nchain], lanes)
+		return nil
 	}
-	p.link(slot, op.pr, op.chain[:op.nchain], op.modes, op.level)
+	relink := r.network != op.pr.NetworkID || r.modes&^publicModes != op.modes&^publicModes
+	if relink {
+		p.leaveNet(slot)
+	}
+	r.network, r.modes = op.pr.NetworkID, op.modes
+	if relink {
+		p.joinNet(slot)
+	}
+	level := r.level != op.level
+	if level {
+		p.countLevel(r.level, -1)
+		p.countLevel(op.level, 1)
+		r.level = op.level
+	}
+	switch {
+	case moves || lanes != r.lanes:
+		chain := op.chain[:op.nchain]
+		if !moves {
+			chain = r.chain[:r.nchain]
+		}
+		p.rebucket(slot, chain, lanes)
+		r.location = op.pr.LocationID
+	case level:
+		p.rewrite(slot) // only the weight in the members changes
+	}
 	return nil
 }
 
 // remove removes the provider; the caller holds the write lock.
-func (p *Pool) remove(clientID uuid.UUID) bool {
-	slot, ok := p.byClient[clientID]
+func (p *Pool) remove(clientID uuid.UUID, h uint64) bool {
+	slot, ok := p.clients.get(&p.recs, h, clientID)
 	if !ok {
 		return false
 	}
-	p.unlink(slot)
-	delete(p.byClient, clientID)
-	p.recs[slot] = record{}
+	p.rebucket(slot, nil, 0)
+	p.leaveNet(slot)
+	p.clients.del(h, slot)
+	r := p.recs.at(slot)
+	p.countLevel(r.level, -1)
+	*r = record{}
 	p.free = append(p.free, slot)
 	return true
 }
@@ -264,6 +356,16 @@ func weightLevel(w float64) uint8 {
 	return uint8(max(1, min(weightLevels, math.Ceil(w*weightLevels-1e-9))))
 }
 
+// countLevel adds d to the providers of weight level l.
+func (p *Pool) countLevel(l uint8, d int32) {
+	p.levels[l] += d
+	if p.levels[l] > 0 {
+		p.levelSet |= 1 << (l - 1)
+	} else {
+		p.levelSet &^= 1 << (l - 1)
+	}
+}
+
 // alloc returns a free slot.
 func (p *Pool) alloc() (int32, bool) {
 	if n := len(p.free); n > 0 {
@@ -271,106 +373,162 @@ func (p *Pool) alloc() (int32, bool) {
 		p.free = p.free[:n-1]
 		return slot, true
 	}
-	if len(p.recs) >= maxSlots {
+	if p.recs.n >= maxSlots {
 		return 0, false
 	}
-	p.recs = append(p.recs, record{})
-	return int32(len(p.recs) - 1), true
+	return p.recs.add(), true
 }
 
-// link puts the provider in slot into the buckets, counts and network list.
-func (p *Pool) link(slot int32, pr Provider, chain []int32, modes ModeSet, level uint8) {
-	nodes := p.grow(int(slices.Max(chain)) + 1)
-	r := &p.recs[slot]
-	*r = record{
-		client: pr.ClientID, network: pr.NetworkID, netPrev: -2, netNext: -1,
-		nchain: uint8(len(chain)), modes: modes, lanes: laneMask(modes), level: level,
-	}
-	copy(r.chain[:], chain)
-	p.levels[level]++
-	if r.lanes != 0 {
-		for i, v := range chain {
-			ns := &nodes[v]
-			for l := range lanes {
-				if r.lanes&(1<<l) != 0 {
-					r.pos[l][i] = int32(len(ns.b[l]))
-					ns.b[l] = append(ns.b[l], makeEntry(slot, i, r))
-				}
-			}
-			if ns.n[r.lanes-1].Add(1) == 1 && ns.n[0].Load()+ns.n[1].Load()+ns.n[2].Load() == 1 {
-				ns.at = int32(len(p.occupied))
-				p.occupied = append(p.occupied, v)
+// A provider is in at most maxBuckets buckets: one per public lane at each of its city,
+// region and country.
+const maxBuckets = lanes * maxChain
+
+// buckets lists the buckets of the provider in r as (chain index, lane) pairs.
+func (r *record) buckets() (is, ls [maxBuckets]uint8, n int) {
+	for i := range r.nchain {
+		for l := range uint8(lanes) {
+			if r.lanes&(1<<l) != 0 {
+				is[n], ls[n] = i, l
+				n++
 			}
 		}
 	}
-	if modes&^publicModes != 0 && pr.NetworkID != uuid.Nil {
-		head, ok := p.nets[pr.NetworkID]
-		r.netPrev, r.netNext = -1, -1
-		if ok {
-			r.netNext = head
-			p.recs[head].netPrev = slot
-		}
-		p.nets[pr.NetworkID] = slot
-	}
+	return is, ls, n
 }
 
-// unlink takes the provider in slot out of the buckets, counts and network list; the
-// record stays for the caller to reuse or clear.
-func (p *Pool) unlink(slot int32) {
-	r := &p.recs[slot]
-	p.levels[r.level]--
+// rebucket takes the provider in slot out of the buckets and counts of its chain and
+// lanes, and puts it into those of chain and lanes, which become its record's; the
+// record's level must be the new one. A member taken out leaves its place to the
+// bucket's last member. See apply for the order of the steps.
+func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
+	r := p.recs.at(slot)
 	nodes := *p.nodes.Load()
-	for i, v := range r.chain[:r.nchain] {
-		if r.lanes == 0 {
-			break
+	if lanes != 0 {
+		nodes = p.grow(int(slices.Max(chain)) + 1)
+	}
+
+	// Loads: the last member of every bucket left, and the states of the nodes joined.
+	// The latter are read only to bring them into the cache now, together with the
+	// others, rather than one by one in the counters' atomic adds.
+	var out struct {
+		n    int
+		v    [maxBuckets]int32
+		l    [maxBuckets]uint8
+		at   [maxBuckets]int32
+		last [maxBuckets]member
+	}
+	is, ls, n := r.buckets()
+	for k := range n {
+		v, l := r.chain[is[k]], ls[k]
+		b := nodes[v].b[l]
+		out.v[k], out.l[k], out.at[k], out.last[k] = v, l, r.pos[l][is[k]], b[len(b)-1]
+	}
+	out.n = n
+	if lanes != 0 {
+		for _, v := range chain {
+			nodes[v].n[0].Load()
 		}
+	}
+
+	// Counters, on cache lines now loaded.
+	p.count(nodes, r.chain[:r.nchain], r.lanes, -1)
+	p.count(nodes, chain, lanes, 1)
+
+	// Stores.
+	for k := range out.n {
+		v, l, at, last := out.v[k], out.l[k], out.at[k], &out.last[k]
+		b := nodes[v].b[l]
+		if last.slot != slot {
+			b[at] = *last
+			p.recs.at(last.slot).pos[l][last.chain] = at
+		}
+		if b = b[:len(b)-1]; len(b) == 0 {
+			b = nil // a location that empties gives its memory back
+		}
+		nodes[v].b[l] = b
+	}
+	var c [maxChain]int32 // chain may be the record's own
+	copy(c[:], chain)
+	r.chain, r.nchain, r.lanes = c, uint8(len(chain)), lanes
+	is, ls, n = r.buckets()
+	for k := range n {
+		b := &nodes[r.chain[is[k]]].b[ls[k]]
+		r.pos[ls[k]][is[k]] = int32(len(*b))
+		*b = append(*b, r.asMember(slot, is[k]))
+	}
+}
+
+// count adds d to the counts of the nodes of chain for a provider in lanes, and keeps
+// Pool.occupied current.
+func (p *Pool) count(nodes []nodeState, chain []int32, lanes uint8, d int32) {
+	if lanes == 0 {
+		return
+	}
+	for _, v := range chain {
 		ns := &nodes[v]
-		for l := range lanes {
-			if r.lanes&(1<<l) == 0 {
-				continue
-			}
-			b := ns.b[l]
-			at, last := r.pos[l][i], b[len(b)-1]
-			b[at] = last
-			p.recs[last.slot()].pos[l][last.chain()] = at
-			if b = b[:len(b)-1]; len(b) == 0 {
-				b = nil // a location that empties gives its memory back
-			}
-			ns.b[l] = b
-		}
-		if ns.n[r.lanes-1].Add(-1) == 0 && ns.n[0].Load()+ns.n[1].Load()+ns.n[2].Load() == 0 {
+		c := ns.n[lanes-1].Add(d)
+		total := ns.n[0].Load() + ns.n[1].Load() + ns.n[2].Load()
+		switch {
+		case d > 0 && c == 1 && total == 1:
+			ns.at = int32(len(p.occupied))
+			p.occupied = append(p.occupied, v)
+		case d < 0 && total == 0:
 			last := p.occupied[len(p.occupied)-1]
 			p.occupied[ns.at], nodes[last].at = last, ns.at
 			p.occupied = p.occupied[:len(p.occupied)-1]
 		}
 	}
+}
+
+// joinNet puts the provider in slot at the head of its network's list if it belongs
+// there and is not in it yet.
+func (p *Pool) joinNet(slot int32) {
+	r := p.recs.at(slot)
+	if r.netPrev != -2 || !r.inNetList() {
+		return
+	}
+	h := hashID(r.network)
+	r.netPrev, r.netNext = -1, -1
+	if head, ok := p.nets.get(&p.recs, h, r.network); ok {
+		r.netNext = head
+		p.recs.at(head).netPrev = slot
+		p.nets.replace(h, head, slot)
+		return
+	}
+	p.nets.put(h, slot)
+}
+
+// leaveNet takes the provider in slot out of its network's list, if it is in one.
+func (p *Pool) leaveNet(slot int32) {
+	r := p.recs.at(slot)
 	if r.netPrev == -2 {
 		return
 	}
 	if r.netNext >= 0 {
-		p.recs[r.netNext].netPrev = r.netPrev
+		p.recs.at(r.netNext).netPrev = r.netPrev
 	}
 	switch {
 	case r.netPrev >= 0:
-		p.recs[r.netPrev].netNext = r.netNext
+		p.recs.at(r.netPrev).netNext = r.netNext
 	case r.netNext >= 0:
-		p.nets[r.network] = r.netNext
+		p.nets.replace(hashID(r.network), slot, r.netNext)
 	default:
-		delete(p.nets, r.network)
+		p.nets.del(hashID(r.network), slot)
 	}
 	r.netPrev, r.netNext = -2, -1
 }
 
 // rewrite refreshes the bucket entries of the provider in slot after its weight changed.
 func (p *Pool) rewrite(slot int32) {
-	r := &p.recs[slot]
+	r := p.recs.at(slot)
 	nodes := *p.nodes.Load()
-	for i, v := range r.chain[:r.nchain] {
-		for l := range lanes {
-			if r.lanes&(1<<l) != 0 {
-				nodes[v].b[l][r.pos[l][i]] = makeEntry(slot, i, r)
-			}
-		}
+	is, ls, n := r.buckets()
+	var ms [maxBuckets]*member
+	for k := range n {
+		ms[k] = &nodes[r.chain[is[k]]].b[ls[k]][r.pos[ls[k]][is[k]]]
+	}
+	for k := range n {
+		ms[k].level = r.level
 	}
 }
 
@@ -390,6 +548,187 @@ func (p *Pool) grow(n int) []nodeState {
 	}
 	p.nodes.Store(&nodes)
 	return nodes
+}
+
+// hashSeed keys hashID, so that ids chosen to collide in one process do not collide in
+// another.
+var hashSeed = func() (s [2]uint64) {
+	var b [16]byte
+	rand.Read(b[:])
+	return [2]uint64{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+}()
+
+// hashID hashes an id to 64 bits: the halves, keyed, multiplied to 128 bits and folded.
+func hashID(id uuid.UUID) uint64 {
+	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(id[:8])^hashSeed[0],
+		binary.LittleEndian.Uint64(id[8:])^hashSeed[1])
+	return hi ^ lo
+}
+
+// slotIndex maps ids to slots by open addressing with linear probing. A cell holds 32
+// bits of the id's hash beside the slot, so that a lookup reads a record only to confirm
+// a matching hash, and the table rehashes without reading records. The table is split
+// by the hash's top bits into parts that grow one at a time: a growth copies a part, not
+// the whole index, under the write lock.
+type slotIndex struct {
+	parts [indexParts]indexPart
+	n     int
+	// byNetwork says the key of a slot is its record's network, not its client id.
+	byNetwork bool
+}
+
+const indexParts = 256
+
+type indexPart struct {
+	cells []uint64 // hash<<32 | slot+1; 0 is an empty cell
+	n     int
+}
+
+func (x *slotIndex) part(h uint64) *indexPart {
+	return &x.parts[h>>(64-8)]
+}
+
+// get returns the slot whose key is id; h is hashID(id).
+func (x *slotIndex) get(rs *records, h uint64, id uuid.UUID) (int32, bool) {
+	pt := x.part(h)
+	if pt.n == 0 {
+		return -1, false
+	}
+	mask := uint32(len(pt.cells) - 1)
+	for i := uint32(h) & mask; ; i = (i + 1) & mask {
+		c := pt.cells[i]
+		if c == 0 {
+			return -1, false
+		}
+		if uint32(c>>32) != uint32(h) {
+			continue
+		}
+		slot := int32(uint32(c)) - 1
+		r := rs.at(slot)
+		if !x.byNetwork && r.client == id || x.byNetwork && r.network == id {
+			return slot, true
+		}
+	}
+}
+
+// put adds slot under hash h; the key must not be in the index.
+func (x *slotIndex) put(h uint64, slot int32) {
+	pt := x.part(h)
+	if 2*(pt.n+1) > len(pt.cells) {
+		old := pt.cells
+		pt.cells = make([]uint64, max(16, 2*len(old)))
+		mask := uint32(len(pt.cells) - 1)
+		for _, c := range old {
+			if c != 0 {
+				i := uint32(c>>32) & mask
+				for pt.cells[i] != 0 {
+					i = (i + 1) & mask
+				}
+				pt.cells[i] = c
+			}
+		}
+	}
+	mask := uint32(len(pt.cells) - 1)
+	i := uint32(h) & mask
+	for pt.cells[i] != 0 {
+		i = (i + 1) & mask
+	}
+	pt.cells[i] = h<<32 | uint64(uint32(slot+1))
+	pt.n++
+	x.n++
+}
+
+// find returns the cell of slot under hash h.
+func (pt *indexPart) find(h uint64, slot int32) uint32 {
+	mask := uint32(len(pt.cells) - 1)
+	want := h<<32 | uint64(uint32(slot+1))
+	i := uint32(h) & mask
+	for pt.cells[i] != want {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+// replace makes the key of hash h that maps to old map to slot.
+func (x *slotIndex) replace(h uint64, old, slot int32) {
+	pt := x.part(h)
+	pt.cells[pt.find(h, old)] = h<<32 | uint64(uint32(slot+1))
+}
+
+// del removes slot, found under hash h, and shifts back the cells that probed past it so
+// that every key stays reachable from its home cell.
+func (x *slotIndex) del(h uint64, slot int32) {
+	pt := x.part(h)
+	mask := uint32(len(pt.cells) - 1)
+	i := pt.find(h, slot)
+	for j := (i + 1) & mask; pt.cells[j] != 0; j = (j + 1) & mask {
+		// The cell at j may fill the hole at i unless its home lies cyclically in (i, j].
+		if home := uint32(pt.cells[j]>>32) & mask; (j-home)&mask >= (j-i)&mask {
+			pt.cells[i] = pt.cells[j]
+			i = j
+		}
+	}
+	pt.cells[i] = 0
+	pt.n--
+	x.n--
+}
+
+// chainCache maps location ids to their chains by open addressing with linear probing,
+// split by the hash's top bits into parts that grow one at a time like slotIndex's.
+type chainCache struct {
+	parts [indexParts]chainPart
+}
+
+type chainPart struct {
+	cells []chainCell
+	n     int
+}
+
+// chainCell is a location and its chain, in half a cache line; n is 0 in an empty cell.
+type chainCell struct {
+	id    uuid.UUID
+	chain [maxChain]int32
+	n     int32
+}
+
+// get returns the cell of id, or nil; h is hashID(id).
+func (c *chainCache) get(h uint64, id uuid.UUID) *chainCell {
+	pt := &c.parts[h>>(64-8)]
+	if pt.n == 0 {
+		return nil
+	}
+	mask := uint32(len(pt.cells) - 1)
+	for i := uint32(h) & mask; pt.cells[i].n != 0; i = (i + 1) & mask {
+		if pt.cells[i].id == id {
+			return &pt.cells[i]
+		}
+	}
+	return nil
+}
+
+// put adds cell, whose id is not in the cache, under h.
+func (c *chainCache) put(h uint64, cell chainCell) {
+	pt := &c.parts[h>>(64-8)]
+	if 4*(pt.n+1) > 3*len(pt.cells) {
+		old := pt.cells
+		pt.cells = make([]chainCell, max(16, 2*len(old)))
+		for _, o := range old {
+			if o.n != 0 {
+				pt.insert(uint32(hashID(o.id)), o)
+			}
+		}
+	}
+	pt.insert(uint32(h), cell)
+	pt.n++
+}
+
+func (pt *chainPart) insert(h uint32, cell chainCell) {
+	mask := uint32(len(pt.cells) - 1)
+	i := h & mask
+	for pt.cells[i].n != 0 {
+		i = (i + 1) & mask
+	}
+	pt.cells[i] = cell
 }
 
 // Count returns the number of providers visible under f at the location or in the
@@ -429,11 +768,12 @@ func (p *Pool) counter(s *snapshot, f Filter) *counter {
 	if f.NetworkID == uuid.Nil {
 		return c
 	}
+	h := hashID(f.NetworkID)
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	head, ok := p.nets[f.NetworkID]
-	for slot := head; ok && slot >= 0; slot = p.recs[slot].netNext {
-		r := &p.recs[slot]
+	head, ok := p.nets.get(&p.recs, h, f.NetworkID)
+	for slot := head; ok && slot >= 0; slot = p.recs.at(slot).netNext {
+		r := p.recs.at(slot)
 		if r.modes&modes == 0 || r.modes&modes&publicModes != 0 {
 			continue
 		}

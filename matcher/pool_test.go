@@ -58,9 +58,12 @@ func TestPoolCountsFollowUpdates(t *testing.T) {
 			switch r.IntN(5) {
 			case 0: // move
 				all[i].LocationID = randomLocation()
-			case 1: // change modes and network
+			case 1: // change modes and network, and perhaps the weight with them
 				all[i].Modes = modeSets[r.IntN(len(modeSets))]
 				all[i].NetworkID = nets[r.IntN(len(nets))]
+				if r.IntN(2) == 0 {
+					all[i].Weight = r.Float64()
+				}
 			case 2: // health changes only
 				all[i].Weight = r.Float64()
 			case 3: // leave
@@ -80,6 +83,7 @@ func TestPoolCountsFollowUpdates(t *testing.T) {
 			t.Fatalf("round %d: Len = %d, want %d", round, p.Len(), len(all))
 		}
 		checkCounts(t, c, p, all, testFilters(nets))
+		checkPool(t, p)
 	}
 	for _, pr := range all[:50] {
 		got, ok := p.Get(pr.ClientID)
@@ -93,6 +97,7 @@ func TestPoolCountsFollowUpdates(t *testing.T) {
 		p.Remove(pr.ClientID)
 	}
 	checkCounts(t, c, p, nil, testFilters(nets))
+	checkPool(t, p)
 	if p.Remove(all[0].ClientID) || p.Len() != 0 {
 		t.Fatal("an emptied pool still holds providers")
 	}
@@ -226,7 +231,182 @@ func TestPoolSetAll(t *testing.T) {
 	}
 	all = append(moved, all[101:]...)
 	checkCounts(t, c, p, all, testFilters(nil))
+	checkPool(t, p)
 	if _, ok := p.Get(gone.ClientID); ok || p.Len() != len(all) {
 		t.Fatalf("a provider set with no mode is still there, or Len = %d", p.Len())
+	}
+}
+
+// checkPool checks the pool's internal invariants: every provider's members sit at the
+// positions its record holds and carry its id, weight and chain index; every member
+// belongs to a record; counts match the buckets; occupied, the weight levels, both
+// indexes and the network lists are consistent.
+func checkPool(t *testing.T, p *Pool) {
+	t.Helper()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	free := map[int32]bool{}
+	for _, s := range p.free {
+		free[s] = true
+	}
+	nodes := *p.nodes.Load()
+	var levels [weightLevels + 1]int32
+	live := 0
+	for slot := range p.recs.n {
+		if free[slot] {
+			continue
+		}
+		live++
+		r := p.recs.at(slot)
+		levels[r.level]++
+		if got, ok := p.clients.get(&p.recs, hashID(r.client), r.client); !ok || got != slot {
+			t.Fatalf("slot %d: the client index finds %d, %v", slot, got, ok)
+		}
+		if r.lanes != laneMask(r.modes) {
+			t.Fatalf("slot %d: lanes %b for modes %b", slot, r.lanes, r.modes)
+		}
+		is, ls, n := r.buckets()
+		for k := range n {
+			i, l := is[k], ls[k]
+			m := nodes[r.chain[i]].b[l][r.pos[l][i]]
+			want := r.asMember(slot, i)
+			if m != want {
+				t.Fatalf("slot %d: member %+v in bucket (%d, %d), want %+v", slot, m, i, l, want)
+			}
+		}
+		if inList := r.netPrev != -2; inList != r.inNetList() {
+			t.Fatalf("slot %d: in its network's list %v, belongs there %v", slot, inList,
+				r.inNetList())
+		}
+		if r.netPrev == -2 {
+			continue
+		}
+		head := slot
+		for p.recs.at(head).netPrev >= 0 {
+			head = p.recs.at(head).netPrev
+		}
+		if got, ok := p.nets.get(&p.recs, hashID(r.network), r.network); !ok || got != head {
+			t.Fatalf("slot %d: the network index finds %d, %v; the list's head is %d", slot,
+				got, ok, head)
+		}
+	}
+	if live != p.clients.n {
+		t.Fatalf("%d live records, the client index holds %d", live, p.clients.n)
+	}
+	for l := 1; l <= weightLevels; l++ {
+		if levels[l] != p.levels[l] || (p.levelSet>>(l-1)&1 == 1) != (levels[l] > 0) {
+			t.Fatalf("level %d: %d providers, counted %d, in the set %v", l, levels[l],
+				p.levels[l], p.levelSet>>(l-1)&1 == 1)
+		}
+	}
+	occupied := 0
+	for v := range nodes {
+		ns := &nodes[v]
+		for l := range lanes {
+			for k, m := range ns.b[l] {
+				r := p.recs.at(m.slot)
+				if free[m.slot] || r.chain[m.chain] != int32(v) || r.pos[l][m.chain] != int32(k) {
+					t.Fatalf("node %d lane %d: member %d (%+v) is not its record's", v, l, k, m)
+				}
+			}
+		}
+		n0, n1, n2 := ns.n[0].Load(), ns.n[1].Load(), ns.n[2].Load()
+		if int(n0+n2) != len(ns.b[0]) || int(n1+n2) != len(ns.b[1]) {
+			t.Fatalf("node %d: counts %d %d %d for buckets of %d and %d", v, n0, n1, n2,
+				len(ns.b[0]), len(ns.b[1]))
+		}
+		if n0+n1+n2 > 0 {
+			occupied++
+			if p.occupied[ns.at] != int32(v) {
+				t.Fatalf("node %d: occupied[%d] = %d", v, ns.at, p.occupied[ns.at])
+			}
+		}
+	}
+	if occupied != len(p.occupied) {
+		t.Fatalf("%d nodes hold public providers, occupied lists %d", occupied, len(p.occupied))
+	}
+}
+
+// TestSlotIndexMatchesAMap runs random puts, replacements and deletions against a map.
+// The hashes are chosen to collide in one part and a few home cells, so that probes
+// wrap around the part's end and deletions shift long runs back.
+func TestSlotIndexMatchesAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	var rs records
+	for range 3000 {
+		rs.at(rs.add()).client = uuid.New()
+	}
+	tests := []struct {
+		name string
+		hash func(id uuid.UUID) uint64
+	}{
+		{"with spread hashes", hashID},
+		{"with hashes in a few cells of one part", func(id uuid.UUID) uint64 {
+			// Part 7, five tags, homes at the last two cells and the first.
+			h := hashID(id)
+			return 7<<56 | h%5<<32 | (0xffff_fffe+h%3)&0xffff_ffff
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var x slotIndex
+			want := map[uuid.UUID]int32{}
+			for range 20000 {
+				slot := int32(r.IntN(int(rs.n)))
+				id := rs.at(slot).client
+				h := tt.hash(id)
+				got, ok := x.get(&rs, h, id)
+				if w, in := want[id]; ok != in || ok && got != w {
+					t.Fatalf("get(%s) = %d, %v; want %d, %v", id, got, ok, w, in)
+				}
+				switch {
+				case !ok:
+					x.put(h, slot)
+					want[id] = slot
+				case r.IntN(2) == 0:
+					x.del(h, got)
+					delete(want, id)
+				default:
+					// Point the key at another slot and back: replace finds its cell by
+					// the hash and the slot alone.
+					x.replace(h, got, slot)
+					x.replace(h, slot, got)
+				}
+				if x.n != len(want) {
+					t.Fatalf("index holds %d keys, want %d", x.n, len(want))
+				}
+			}
+			for id, w := range want {
+				if got, ok := x.get(&rs, tt.hash(id), id); !ok || got != w {
+					t.Fatalf("get(%s) = %d, %v; want %d", id, got, ok, w)
+				}
+			}
+		})
+	}
+}
+
+func TestChainCacheKeepsEveryLocation(t *testing.T) {
+	var c chainCache
+	ids := make([]uuid.UUID, 5000)
+	for i := range ids {
+		ids[i] = uuid.New()
+		// Half the ids in one part, to make it grow many times.
+		h := hashID(ids[i])
+		if i%2 == 0 {
+			h = h&^(0xff<<56) | 9<<56
+		}
+		c.put(h, chainCell{id: ids[i], chain: [maxChain]int32{int32(i), 1, 2}, n: 3})
+	}
+	for i, id := range ids {
+		h := hashID(id)
+		if i%2 == 0 {
+			h = h&^(0xff<<56) | 9<<56
+		}
+		if cell := c.get(h, id); cell == nil || cell.chain[0] != int32(i) {
+			t.Fatalf("location %d: cached %+v", i, cell)
+		}
+	}
+	if c.get(hashID(uuid.New()), uuid.New()) != nil {
+		t.Fatal("an unknown location is cached")
 	}
 }

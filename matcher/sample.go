@@ -1,11 +1,10 @@
 package matcher
 
 import (
-	"cmp"
-	"encoding/binary"
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -57,52 +56,60 @@ func (p *Pool) AppendSample(dst []uuid.UUID, r SampleRequest) []uuid.UUID {
 	defer sm.release()
 	sm.rng = r.Rand
 	sm.resolve(s, r.Specs)
+	sm.taken.reset(len(r.Exclude) + min(r.Count, 64)) // it grows if more are picked
+	sm.taken.addIDs(r.Exclude)
 
-	p.mu.RLock()
+	p.rlock()
 	defer p.mu.RUnlock()
 	sm.gather(p, r.Filter)
 	if sm.total == 0 {
 		return dst
 	}
-	sm.excl.reset(len(r.Exclude))
-	sm.tags.reset(len(r.Exclude))
-	for _, id := range r.Exclude {
-		sm.excl.add(id)
-		sm.tags.add(int32(idTag(id)))
-	}
 	want := min(r.Count, sm.total)
 	dst = slices.Grow(dst, want)
 	out := dst[len(dst):] // picks go here, within the room just made
-	sm.chosen.reset(want)
 	// A provider appears at most mmax times among the candidates, so they number at
-	// least total/mmax distinct. Draws with rejection pay off while that is at least
-	// twice the exclusions and picks; below, listing every candidate costs about as much.
+	// least total/mmax distinct. Draws with rejection pay off while that is at least 4/3
+	// of the exclusions and picks, which leaves a quarter of them eligible: a draw costs
+	// a cache miss of its own, while listing reads every candidate.
 	mmax := bits.OnesCount8(sm.sel)
 	if len(sm.list) > 0 {
 		mmax++
 	}
-	if sm.total > 2*mmax*(want+len(r.Exclude))+32 {
+	if 3*sm.total > 4*mmax*(want+len(r.Exclude))+96 {
 		out = sm.reject(p, out, want, mmax)
 	}
 	if len(out) < want {
-		out = sm.enumerate(p, out, want)
+		out = sm.enumerate(out, want, mmax)
 	}
 	return dst[:len(dst)+len(out)]
+}
+
+// rlock takes the read lock. While a writer holds or awaits it, a sample first retries
+// for a few microseconds, yielding in between: a Set holds the lock for a microsecond
+// or two, while a reader that blocks is parked and later woken by the scheduler, which
+// costs more than that. TryRLock fails while a writer waits, so writers keep priority.
+func (p *Pool) rlock() {
+	for range 64 {
+		if p.mu.TryRLock() {
+			return
+		}
+		runtime.Gosched()
+	}
+	p.mu.RLock()
 }
 
 // Get returns the provider with the client id.
 func (p *Pool) Get(clientID uuid.UUID) (Provider, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	// Loaded under the lock: the snapshot of any Set done before holds its location.
-	s := p.cat.snap.Load()
-	slot, ok := p.byClient[clientID]
+	slot, ok := p.clients.get(&p.recs, hashID(clientID), clientID)
 	if !ok {
 		return Provider{}, false
 	}
-	r := &p.recs[slot]
+	r := p.recs.at(slot)
 	return Provider{
-		ClientID: r.client, NetworkID: r.network, LocationID: s.nodes[r.chain[0]].id,
+		ClientID: r.client, NetworkID: r.network, LocationID: r.location,
 		Modes: r.modes, Weight: float64(r.level) / weightLevels,
 	}, true
 }
@@ -110,71 +117,100 @@ func (p *Pool) Get(clientID uuid.UUID) (Provider, bool) {
 // sampler is the working memory of one Sample, reused through samplers.
 type sampler struct {
 	rng     *rand.Rand
+	word    uint64 // random bits not yet used, spare halves of them
+	spare   int
 	nodes   []int32 // the specs' locations, sorted, none inside another
 	all     []int32
 	clients []uuid.UUID
-	sel     uint8         // public lanes the filter selects
-	ranges  [][]entryBits // the buckets of (node, lane) to draw from
-	ends    []int         // ends[i] is the total size of ranges[:i+1]
-	total   int           // candidate entries: the ranges and the list
-	list    []entryBits   // explicit clients and own-network providers, each once
+	sel     uint8      // public lanes the filter selects
+	ranges  [][]member // the buckets of (node, lane) to draw from
+	ends    []int      // ends[i] is the total size of ranges[:i+1]
+	total   int        // candidate entries: the ranges and the list
+	list    []member   // explicit clients and own-network providers, each once
 	inList  slotSet
-	excl    idSet
-	tags    slotSet // tags of the excluded ids, to skip most records
-	chosen  slotSet
-	seen    slotSet
-	cands   []entryBits
-	keys    []keyed
-}
-
-// keyed is a candidate with its Efraimidis-Spirakis key.
-type keyed struct {
-	key  float64
-	slot int32
+	// taken holds the excluded ids and the picks, and in enumerate every candidate
+	// listed, so that one probe tells whether a candidate may still be taken.
+	taken idSet
+	cands []member
+	tree  []int // for pickWeighted
 }
 
 var samplers = sync.Pool{New: func() any { return new(sampler) }}
 
-// release drops references into the pool and returns sm for reuse; very large tables
-// are let go rather than kept.
+// release returns sm for reuse; very large tables are let go rather than kept.
 func (sm *sampler) release() {
 	clear(sm.ranges)
 	sm.ranges, sm.ends, sm.nodes, sm.all = sm.ranges[:0], sm.ends[:0], sm.nodes[:0], sm.all[:0]
-	sm.clients, sm.list, sm.total, sm.rng = sm.clients[:0], sm.list[:0], 0, nil
-	if cap(sm.cands) > 1<<16 || len(sm.excl.keys) > 1<<16 || len(sm.seen.keys) > 1<<16 {
+	sm.clients, sm.list, sm.total, sm.rng, sm.spare = sm.clients[:0], sm.list[:0], 0, nil, 0
+	const large = 1 << 16
+	if cap(sm.cands) > large || cap(sm.tree) > large || len(sm.taken.cells) > large ||
+		len(sm.inList.keys) > large {
 		*sm = sampler{}
 	}
 	samplers.Put(sm)
 }
 
+// intN returns a uniform random number in [0, n).
 func (sm *sampler) intN(n int) int {
-	if sm.rng != nil {
-		return sm.rng.IntN(n)
+	if n > math.MaxUint32 {
+		if sm.rng != nil {
+			return sm.rng.IntN(n)
+		}
+		return rand.IntN(n)
 	}
-	return rand.IntN(n)
+	// Lemire's multiply-and-shift with rejection, on 32 bits: exact, and one 64-bit
+	// random word serves two draws.
+	m := uint64(sm.uint32()) * uint64(n)
+	if uint32(m) < uint32(n) {
+		for t := uint32(-n) % uint32(n); uint32(m) < t; {
+			m = uint64(sm.uint32()) * uint64(n)
+		}
+	}
+	return int(m >> 32)
 }
 
-func (sm *sampler) float() float64 {
-	if sm.rng != nil {
-		return sm.rng.Float64()
+// uint32 returns 32 random bits.
+func (sm *sampler) uint32() uint32 {
+	if sm.spare == 0 {
+		if sm.rng != nil {
+			sm.word = sm.rng.Uint64()
+		} else {
+			sm.word = rand.Uint64()
+		}
+		sm.spare = 2
 	}
-	return rand.Float64()
+	sm.spare--
+	x := uint32(sm.word)
+	sm.word >>= 32
+	return x
 }
 
 // resolve turns the specs into location nodes and explicit client ids. A group stands
 // for its countries; a location inside another named one adds nothing and is dropped,
 // which leaves every provider under at most one of the nodes.
 func (sm *sampler) resolve(s *snapshot, specs []Spec) {
+	sources := 0
 	for _, sp := range specs {
-		if n, ok := s.lookup(sp.LocationID); ok && s.nodes[n].kind != kindGroup {
-			sm.all = append(sm.all, n)
+		if sp.LocationID != uuid.Nil {
+			// Groups come first, at the index of their definition.
+			if n, ok := s.lookup(sp.LocationID); ok && n >= int32(len(groupDefs)) {
+				sm.all = append(sm.all, n)
+				sources++
+			}
 		}
-		if n, ok := s.lookup(sp.LocationGroupID); ok && s.nodes[n].kind == kindGroup {
-			sm.all = append(sm.all, s.groupCountries[s.nodes[n].country]...)
+		if sp.LocationGroupID != uuid.Nil {
+			if n, ok := s.lookup(sp.LocationGroupID); ok && n < int32(len(groupDefs)) {
+				sm.all = append(sm.all, s.groupCountries[n]...)
+				sources++
+			}
 		}
 		if sp.ClientID != uuid.Nil {
 			sm.clients = append(sm.clients, sp.ClientID)
 		}
+	}
+	if sources <= 1 { // one location, or one group's countries: sorted and disjoint
+		sm.nodes, sm.all = sm.all, sm.nodes
+		return
 	}
 	slices.Sort(sm.all)
 	sm.all = slices.Compact(sm.all)
@@ -219,17 +255,19 @@ func (sm *sampler) gather(p *Pool, f Filter) {
 	}
 	sm.inList.reset(len(sm.clients) + 8)
 	for _, id := range sm.clients {
-		slot, ok := p.byClient[id]
-		if ok && f.visible(p.recs[slot].network, p.recs[slot].modes) {
-			sm.addList(p, slot)
+		if slot, ok := p.clients.get(&p.recs, hashID(id), id); ok {
+			if r := p.recs.at(slot); f.visible(r.network, r.modes) {
+				sm.addList(p, slot)
+			}
 		}
 	}
-	head, ok := p.nets[f.NetworkID]
 	if f.NetworkID == uuid.Nil || len(sm.nodes) == 0 {
-		ok = false
+		sm.total += len(sm.list)
+		return
 	}
-	for slot := head; ok && slot >= 0; slot = p.recs[slot].netNext {
-		r := &p.recs[slot]
+	head, ok := p.nets.get(&p.recs, hashID(f.NetworkID), f.NetworkID)
+	for slot := head; ok && slot >= 0; slot = p.recs.at(slot).netNext {
+		r := p.recs.at(slot)
 		// Providers visible through the public buckets are drawn there already.
 		if r.modes&modes != 0 && r.modes&modes&publicModes == 0 && sm.under(r) {
 			sm.addList(p, slot)
@@ -241,44 +279,38 @@ func (sm *sampler) gather(p *Pool, f Filter) {
 // addList adds slot to the list once.
 func (sm *sampler) addList(p *Pool, slot int32) {
 	if sm.inList.add(slot) {
-		sm.list = append(sm.list, makeEntry(slot, 0, &p.recs[slot]))
+		sm.list = append(sm.list, p.recs.at(slot).asMember(slot, 0))
 	}
 }
 
-// at returns the entry at position t of the concatenated buckets and list.
-func (sm *sampler) at(t int) entryBits {
+// at returns the member at position t of the concatenated buckets and list.
+func (sm *sampler) at(t int) *member {
 	i, _ := slices.BinarySearch(sm.ends, t+1)
 	if i == len(sm.ranges) {
-		return sm.list[t-sm.total+len(sm.list)]
+		return &sm.list[t-sm.total+len(sm.list)]
 	}
 	if i > 0 {
 		t -= sm.ends[i-1]
 	}
-	return sm.ranges[i][t]
-}
-
-// excluded reports whether the provider of e is excluded; the tag spares most
-// candidates a read of their record.
-func (sm *sampler) excluded(p *Pool, e entryBits) bool {
-	return sm.tags.has(int32(e.tag())) && sm.excl.has(p.recs[e.slot()].client)
+	return &sm.ranges[i][t]
 }
 
 // multiplicity returns how many times the provider of e appears among the candidates:
 // once per selected lane it offers when it is under a spec node, and once more in the
-// list. Without a list, the entry alone tells.
-func (sm *sampler) multiplicity(p *Pool, e entryBits) int {
+// list. Without a list, the member alone tells.
+func (sm *sampler) multiplicity(p *Pool, e *member) int {
 	if len(sm.list) == 0 {
-		if sm.sel == 3 && e.bothLanes() {
+		if sm.sel == 3 && e.both {
 			return 2
 		}
 		return 1
 	}
-	r := &p.recs[e.slot()]
+	r := p.recs.at(e.slot)
 	m := 0
 	if lanes := bits.OnesCount8(r.lanes & sm.sel); lanes > 0 && sm.under(r) {
 		m = lanes
 	}
-	if sm.inList.has(e.slot()) {
+	if sm.inList.has(e.slot) {
 		m++
 	}
 	return m
@@ -286,13 +318,10 @@ func (sm *sampler) multiplicity(p *Pool, e entryBits) int {
 
 // levelRange returns the smallest and largest weight level in the pool.
 func (p *Pool) levelRange() (lo, hi int) {
-	lo, hi = weightLevels, 1
-	for l := 1; l <= weightLevels; l++ {
-		if p.levels[l] > 0 {
-			lo, hi = min(lo, l), max(hi, l)
-		}
+	if p.levelSet == 0 {
+		return weightLevels, weightLevels
 	}
-	return lo, hi
+	return bits.TrailingZeros64(p.levelSet) + 1, 64 - bits.LeadingZeros64(p.levelSet)
 }
 
 // reject picks by drawing uniform positions among the candidates and accepting a
@@ -300,73 +329,107 @@ func (p *Pool) levelRange() (lo, hi int) {
 // so that each draw yields any one candidate with the same probability (scaled by
 // weight). Excluded and already picked providers are drawn again. After a budget of
 // draws it stops and leaves the rest to enumerate.
+//
+// The draws are independent of one another, so they are made a batch at a time and the
+// batch's members loaded together: at a million providers each is a cache miss, and
+// the misses of a batch overlap instead of following one another.
 func (sm *sampler) reject(p *Pool, out []uuid.UUID, want, mmax int) []uuid.UUID {
-	// At least half the distinct candidates are eligible (Sample's threshold ensures
-	// it), so a draw picks with probability at least lo/(2·mmax·top): the budget is
-	// eight times the expected draws.
+	// At least a quarter of the distinct candidates are eligible (Sample's threshold
+	// ensures it), so a draw picks with probability at least lo/(4·mmax·top): the
+	// budget is eight times the expected draws.
 	lo, top := p.levelRange()
-	budget := 1024 + 16*mmax*want*top/lo
-	for draws := 0; len(out) < want && draws < budget; draws++ {
-		e := sm.at(sm.intN(sm.total))
-		if sm.chosen.has(e.slot()) || sm.excluded(p, e) {
-			continue
+	budget := 1024 + 32*mmax*want*top/lo
+	var at [drawBatch]*member
+	var batch [drawBatch]member
+	for draws := 0; len(out) < want && draws < budget; {
+		n := min(drawBatch, budget-draws, 2*(want-len(out))+2)
+		for j := range n {
+			at[j] = sm.at(sm.intN(sm.total))
 		}
-		if m := sm.multiplicity(p, e); m > 1 && sm.intN(m) != 0 {
-			continue
+		for j := range n {
+			batch[j] = *at[j]
 		}
-		if e.level() < top && sm.intN(top) >= e.level() {
-			continue
+		for j := 0; j < n && len(out) < want; j++ {
+			draws++
+			e := &batch[j]
+			if sm.taken.has(&e.id) {
+				continue
+			}
+			if m := sm.multiplicity(p, e); m > 1 && sm.intN(m) != 0 {
+				continue
+			}
+			if int(e.level) < top && sm.intN(top) >= int(e.level) {
+				continue
+			}
+			sm.taken.add(&e.id)
+			out = append(out, e.id)
 		}
-		sm.chosen.add(e.slot())
-		out = append(out, p.recs[e.slot()].client)
 	}
 	return out
 }
 
+// drawBatch is the most draws reject makes at once.
+const drawBatch = 16
+
 // enumerate lists every remaining candidate once and picks from them: a partial
-// Fisher-Yates shuffle when their weights are equal, otherwise the largest keys
-// log(u)/w (Efraimidis and Spirakis), which orders them as successive weighted picks.
-// Only the picked providers' records are read.
-func (sm *sampler) enumerate(p *Pool, out []uuid.UUID, want int) []uuid.UUID {
-	sm.seen.reset(sm.total)
+// Fisher-Yates shuffle when their weights are equal, otherwise successive weighted
+// picks from a Fenwick tree of their weights.
+func (sm *sampler) enumerate(out []uuid.UUID, want, mmax int) []uuid.UUID {
 	sm.cands = sm.cands[:0]
-	equal := true
-	consider := func(e entryBits) {
-		if !sm.seen.add(e.slot()) || sm.chosen.has(e.slot()) || sm.excluded(p, e) {
-			return
-		}
-		if len(sm.cands) > 0 && e.level() != sm.cands[0].level() {
-			equal = false
-		}
-		sm.cands = append(sm.cands, e)
-	}
 	for _, b := range sm.ranges {
-		for _, e := range b {
-			consider(e)
+		if mmax == 1 { // no provider is listed twice: only the taken ones are skipped
+			sm.cands = sm.taken.appendAbsent(sm.cands, b)
+		} else {
+			sm.cands = sm.taken.addNew(sm.cands, b)
 		}
 	}
-	for _, e := range sm.list {
-		consider(e)
-	}
-	need := min(want-len(out), len(sm.cands))
+	sm.cands = sm.taken.addNew(sm.cands, sm.list)
 	c := sm.cands
-	if !equal {
-		sm.keys = sm.keys[:0]
-		for _, e := range c {
-			k := math.Log(1-sm.float()) / float64(e.level())
-			sm.keys = append(sm.keys, keyed{key: k, slot: e.slot()})
-		}
-		slices.SortFunc(sm.keys, func(a, b keyed) int { return cmp.Compare(b.key, a.key) })
-		for _, k := range sm.keys[:need] {
-			out = append(out, p.recs[k.slot].client)
-		}
-		return out
+	need := min(want-len(out), len(c))
+	if slices.ContainsFunc(c, func(e member) bool { return e.level != c[0].level }) {
+		return sm.pickWeighted(out, c, need)
 	}
 	for i := range need {
 		j := i + sm.intN(len(c)-i)
 		c[i], c[j] = c[j], c[i]
-		out = append(out, p.recs[c[i].slot()].client)
+		out = append(out, c[i].id)
 	}
+	return out
+}
+
+// pickWeighted picks need of c in turn, each with probability proportional to its
+// weight among those not yet picked. tree[i] holds the weight sum of c[i-i&-i : i], so
+// that finding the candidate at a cumulative weight and removing one cost O(log n).
+func (sm *sampler) pickWeighted(out []uuid.UUID, c []member, need int) []uuid.UUID {
+	n := len(c)
+	tree := slices.Grow(sm.tree[:0], n+1)[:n+1]
+	clear(tree)
+	total := 0
+	for i := 1; i <= n; i++ {
+		w := int(c[i-1].level)
+		total += w
+		tree[i] += w
+		if j := i + i&-i; j <= n {
+			tree[j] += tree[i]
+		}
+	}
+	for range need {
+		u, i := sm.intN(total), 0
+		for step := 1 << (bits.Len(uint(n)) - 1); step > 0; step >>= 1 {
+			if i+step <= n && tree[i+step] <= u {
+				i += step
+				u -= tree[i]
+			}
+		}
+		// c[i] is the first candidate whose cumulative weight exceeds the draw.
+		out = append(out, c[i].id)
+		w := int(c[i].level)
+		total -= w
+		for j := i + 1; j <= n; j += j & -j {
+			tree[j] -= w
+		}
+	}
+	sm.tree = tree
 	return out
 }
 
@@ -433,52 +496,109 @@ func (s *slotSet) has(slot int32) bool {
 	return s.keys[s.find(k)] == k
 }
 
-// idSet is a set of client ids by open addressing; uuid.Nil is never a member.
+// idSet is a set of client ids: an open-addressing table of positions in ids, kept at
+// most a quarter full so that most probes for an absent id stop at the first cell.
+// uuid.Nil is never a member. The bulk methods keep the table in locals: through the
+// pointer, every store to ids would make the compiler reload the table.
 type idSet struct {
-	keys  []uuid.UUID
+	cells []uint32 // 1 + index in ids; 0 is empty
+	ids   []uuid.UUID
 	shift uint
-	n     int
 }
 
+// reset empties the set and sizes it for n ids.
 func (s *idSet) reset(n int) {
-	size := 16
-	for size < 2*n {
+	size := 64
+	for size < 4*n {
 		size *= 2
 	}
-	if cap(s.keys) >= size {
-		s.keys = s.keys[:size]
-		clear(s.keys)
+	if cap(s.cells) >= size {
+		s.cells = s.cells[:size]
+		clear(s.cells)
 	} else {
-		s.keys = make([]uuid.UUID, size)
+		s.cells = make([]uint32, size)
 	}
 	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	s.n = 0
+	s.ids = s.ids[:0]
 }
 
-func (s *idSet) find(id uuid.UUID) int {
-	mask := len(s.keys) - 1
-	h := binary.LittleEndian.Uint64(id[:8]) ^ binary.LittleEndian.Uint64(id[8:])
-	i := int(h*0x9E3779B97F4A7C15>>s.shift) & mask
-	for s.keys[i] != uuid.Nil && s.keys[i] != id {
-		i = (i + 1) & mask
+// reserve makes room for n more ids.
+func (s *idSet) reserve(n int) {
+	if 4*(len(s.ids)+n) <= len(s.cells) {
+		return
+	}
+	ids := s.ids
+	s.reset(len(ids) + n)
+	s.ids = ids
+	for k := range ids {
+		s.cells[probe(s.cells, ids, int(hashID(ids[k])>>s.shift), &ids[k])] = uint32(k + 1)
+	}
+}
+
+// probe returns the cell of id in a table of ids, or the empty cell where it would go,
+// starting from id's home cell i.
+func probe(cells []uint32, ids []uuid.UUID, i int, id *uuid.UUID) int {
+	for c := cells[i]; c != 0 && ids[c-1] != *id; c = cells[i] {
+		i = (i + 1) & (len(cells) - 1)
 	}
 	return i
 }
 
-// add inserts id. reset must have sized the set for every id added.
-func (s *idSet) add(id uuid.UUID) {
-	if id == uuid.Nil {
-		return
-	}
-	if i := s.find(id); s.keys[i] != id {
-		s.keys[i] = id
-		s.n++
-	}
+func (s *idSet) has(id *uuid.UUID) bool {
+	return s.cells[probe(s.cells, s.ids, int(hashID(*id)>>s.shift), id)] != 0
 }
 
-func (s *idSet) has(id uuid.UUID) bool {
-	if len(s.keys) == 0 || id == uuid.Nil {
+// add inserts id and reports whether it was new.
+func (s *idSet) add(id *uuid.UUID) bool {
+	if *id == uuid.Nil {
 		return false
 	}
-	return s.keys[s.find(id)] == id
+	s.reserve(1)
+	i := probe(s.cells, s.ids, int(hashID(*id)>>s.shift), id)
+	if s.cells[i] != 0 {
+		return false
+	}
+	s.ids = append(s.ids, *id)
+	s.cells[i] = uint32(len(s.ids))
+	return true
+}
+
+// addIDs inserts the ids of src.
+func (s *idSet) addIDs(src []uuid.UUID) {
+	s.reserve(len(src))
+	cells, ids, shift := s.cells, s.ids, s.shift
+	for k := range src {
+		i := probe(cells, ids, int(hashID(src[k])>>shift), &src[k])
+		if cells[i] == 0 && src[k] != uuid.Nil {
+			ids = append(ids, src[k])
+			cells[i] = uint32(len(ids))
+		}
+	}
+	s.ids = ids
+}
+
+// appendAbsent appends to dst the members of src whose id is not in the set.
+func (s *idSet) appendAbsent(dst, src []member) []member {
+	cells, ids, shift := s.cells, s.ids, s.shift
+	for k := range src {
+		if cells[probe(cells, ids, int(hashID(src[k].id)>>shift), &src[k].id)] == 0 {
+			dst = append(dst, src[k])
+		}
+	}
+	return dst
+}
+
+// addNew inserts the ids of src and appends to dst the members whose id was new.
+func (s *idSet) addNew(dst, src []member) []member {
+	s.reserve(len(src))
+	cells, ids, shift := s.cells, s.ids, s.shift
+	for k := range src {
+		if i := probe(cells, ids, int(hashID(src[k].id)>>shift), &src[k].id); cells[i] == 0 {
+			ids = append(ids, src[k].id)
+			cells[i] = uint32(len(ids))
+			dst = append(dst, src[k])
+		}
+	}
+	s.ids = ids
+	return dst
 }

@@ -379,3 +379,98 @@ func TestPoolConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestIDSet(t *testing.T) {
+	var s idSet
+	for _, n := range []int{0, 3, 200} { // the last grows the table several times
+		s.reset(1)
+		ids := make([]uuid.UUID, n)
+		for i := range ids {
+			ids[i] = uuid.New()
+		}
+		s.addIDs(append(slices.Clone(ids[:n/2]), uuid.Nil))
+		for i := range ids {
+			if in := i < n/2; s.has(&ids[i]) != in {
+				t.Fatalf("%d ids: has(id %d) = %v", n, i, !in)
+			}
+			if added := i >= n/2; s.add(&ids[i]) != added {
+				t.Fatalf("%d ids: add(id %d) = %v", n, i, !added)
+			}
+		}
+		var nilID uuid.UUID
+		if s.add(&nilID) || s.has(&nilID) || len(s.ids) != n {
+			t.Fatalf("%d ids: the set holds %d, or the nil id", n, len(s.ids))
+		}
+		ms := make([]member, 2*n)
+		for i := range ms {
+			ms[i].id = ids[i%max(n, 1)]
+			if n == 0 {
+				ms[i].id = uuid.New()
+			}
+		}
+		if got := s.appendAbsent(nil, ms); n > 0 && len(got) != 0 {
+			t.Fatalf("%d ids: %d members absent from a set that holds them all", n, len(got))
+		}
+	}
+}
+
+func TestIntNIsExact(t *testing.T) {
+	sm := &sampler{rng: rand.New(rand.NewPCG(1, 1))}
+	for _, n := range []int{1, 2, 3, 7, 1000, 1<<31 + 1, math.MaxUint32, 1 << 40} {
+		for range 1000 {
+			if v := sm.intN(n); v < 0 || v >= n {
+				t.Fatalf("intN(%d) = %d", n, v)
+			}
+		}
+	}
+	// With n = 3·2^30, multiply-and-shift on 32 bits maps four inputs to three values
+	// and would make the multiples of 3 twice as likely as the others; rejection makes
+	// every value as likely.
+	const n, draws = 3 << 30, 300000
+	var mod [3]int
+	for range draws {
+		mod[sm.intN(n)%3]++
+	}
+	obs, expected := map[uuid.UUID]int{}, map[uuid.UUID]float64{}
+	for i, c := range mod {
+		id := uuid.UUID{byte(i)}
+		obs[id], expected[id] = c, draws/3
+	}
+	if stat, limit := chiSquare(obs, expected); stat > limit {
+		t.Fatalf("values by remainder mod 3 %v: chi-square %.1f exceeds %.1f", mod, stat, limit)
+	}
+}
+
+// TestPickWeightedOrdersPairs checks the first two of successive weighted picks against
+// their exact law: P(i then j) = w_i/W · w_j/(W − w_i).
+func TestPickWeightedOrdersPairs(t *testing.T) {
+	ws := []uint8{64, 32, 16, 9, 1, 40}
+	c := make([]member, len(ws))
+	var total float64
+	for i, w := range ws {
+		c[i] = member{id: uuid.UUID{byte(i + 1)}, level: w}
+		total += float64(w)
+	}
+	sm := &sampler{rng: rand.New(rand.NewPCG(2, 2))}
+	draws := 200000
+	if raceEnabled {
+		draws = 40000
+	}
+	obs, expected := map[uuid.UUID]int{}, map[uuid.UUID]float64{}
+	for range draws {
+		got := sm.pickWeighted(nil, slices.Clone(c), 2)
+		obs[uuid.UUID{got[0][0], got[1][0]}]++
+	}
+	for i, wi := range ws {
+		for j, wj := range ws {
+			if i != j {
+				p := float64(wi) / total * float64(wj) / (total - float64(wi))
+				expected[uuid.UUID{byte(i + 1), byte(j + 1)}] = p * float64(draws)
+			}
+		}
+	}
+	if stat, limit := chiSquare(obs, expected); stat > limit || len(obs) != len(expected) {
+		t.Fatalf("%d ordered pairs seen of %d: chi-square %.1f exceeds %.1f", len(obs),
+			len(expected), stat, limit)
+	}
+}
