@@ -793,9 +793,9 @@ func (c *counter) count(n int32) int32 {
 	if c == nil {
 		return 0
 	}
-	if c.s.nodes[n].kind == kindGroup {
+	if n < int32(len(groupDefs)) { // groups come first; this spares reading the node
 		var v int32
-		for _, country := range c.s.groupCountries[c.s.nodes[n].country] {
+		for _, country := range c.s.groupCountries[n] {
 			v += c.count(country)
 		}
 		return v
