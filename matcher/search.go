@@ -406,9 +406,10 @@ func (s *snapshot) results(h []cand) Results {
 		}
 		return 1
 	})
-	var r Results
+	// Locations are large values: growing the slice would copy them over and over.
+	r := Results{Locations: make([]LocationMatch, 0, len(h))}
 	for _, c := range h {
-		if s.nodes[c.node].kind == kindGroup {
+		if c.node < int32(len(groupDefs)) {
 			r.Groups = append(r.Groups, GroupMatch{
 				Group: s.group(c.node), ProviderCount: int(c.count), MatchDistance: int(c.dist),
 			})
