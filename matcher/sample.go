@@ -442,18 +442,25 @@ type slotSet struct {
 
 // reset empties the set and sizes it for about n elements.
 func (s *slotSet) reset(n int) {
-	size := 16
-	for size < 2*n {
+	s.shift = resetCells(&s.keys, n, 16, 2)
+	s.n = 0
+}
+
+// resetCells empties *cells and sizes it to the smallest power of two, at least
+// minSize, that holds n elements at most 1/load full, and returns the shift that maps
+// a 64-bit hash to a cell.
+func resetCells(cells *[]uint32, n, minSize, load int) uint {
+	size := minSize
+	for size < load*n {
 		size *= 2
 	}
-	if cap(s.keys) >= size {
-		s.keys = s.keys[:size]
-		clear(s.keys)
+	if cap(*cells) >= size {
+		*cells = (*cells)[:size]
+		clear(*cells)
 	} else {
-		s.keys = make([]uint32, size)
+		*cells = make([]uint32, size)
 	}
-	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
-	s.n = 0
+	return uint(64 - bits.TrailingZeros(uint(size)))
 }
 
 func (s *slotSet) find(k uint32) int {
@@ -508,17 +515,7 @@ type idSet struct {
 
 // reset empties the set and sizes it for n ids.
 func (s *idSet) reset(n int) {
-	size := 64
-	for size < 4*n {
-		size *= 2
-	}
-	if cap(s.cells) >= size {
-		s.cells = s.cells[:size]
-		clear(s.cells)
-	} else {
-		s.cells = make([]uint32, size)
-	}
-	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	s.shift = resetCells(&s.cells, n, 64, 4)
 	s.ids = s.ids[:0]
 }
 
