@@ -47,7 +47,7 @@ func (s *Server) providerLocations(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeLocations(w, s.eng.ProviderLocations(c))
+	s.writeLocations(w, s.eng.ProviderLocations(c))
 }
 
 type findLocationsArgs struct {
@@ -73,7 +73,7 @@ func (s *Server) findLocations(onlyAvailable bool) http.HandlerFunc {
 			fail(w, r, err, simpleError)
 			return
 		}
-		writeLocations(w, res)
+		s.writeLocations(w, res)
 	}
 }
 

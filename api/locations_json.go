@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -22,10 +23,21 @@ import (
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// fragments keeps the JSON of locations up to their provider count, which is all that
+// differs between two answers that list a location: a location's names and ids never
+// change (its id is derived from them). It holds at most maxFragments, about 350 bytes
+// each, and is safe for concurrent use.
+type fragments struct {
+	mu sync.RWMutex
+	m  map[uuid.UUID][]byte
+}
+
+const maxFragments = 1 << 16
+
 // writeLocations answers with the JSON of res, as writeJSON would.
-func writeLocations(w http.ResponseWriter, res matcher.Results) {
+func (s *Server) writeLocations(w http.ResponseWriter, res matcher.Results) {
 	bp := bufPool.Get().(*[]byte)
-	b := append(appendLocations((*bp)[:0], res), '\n')
+	b := append(s.frags.appendLocations((*bp)[:0], res), '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
 	if cap(b) <= 1<<20 { // keep the pool from holding rare huge buffers
@@ -36,7 +48,7 @@ func writeLocations(w http.ResponseWriter, res matcher.Results) {
 
 // appendLocations appends the JSON answer of a location search to b. The specs list the
 // groups, then the locations, so that they can be passed to find-providers2 as they are.
-func appendLocations(b []byte, res matcher.Results) []byte {
+func (f *fragments) appendLocations(b []byte, res matcher.Results) []byte {
 	b = append(b, `{"specs":[`...)
 	for i, g := range res.Groups {
 		b = appendComma(b, i)
@@ -64,16 +76,53 @@ func appendLocations(b []byte, res matcher.Results) []byte {
 		b = append(b, '}')
 	}
 	b = append(b, `],"locations":[`...)
-	for i, l := range res.Locations {
-		b = appendComma(b, i)
-		b = appendLocation(b, &l)
-	}
+	b = f.appendList(b, res.Locations)
 	return append(b, `],"devices":[]}`...)
 }
 
-// appendLocation appends one location, leaving out the empty fields the contract marks
-// optional.
-func appendLocation(b []byte, l *matcher.LocationMatch) []byte {
+// appendList appends the locations, copying the fragments it has and keeping those it
+// writes, if there is room.
+func (f *fragments) appendList(b []byte, ls []matcher.LocationMatch) []byte {
+	type span struct {
+		id         uuid.UUID
+		start, end int
+	}
+	var fresh []span
+	f.mu.RLock()
+	for i := range ls {
+		l := &ls[i]
+		b = appendComma(b, i)
+		if frag, ok := f.m[l.ID]; ok {
+			b = append(b, frag...)
+		} else {
+			start := len(b)
+			b = appendLocationHead(b, l)
+			fresh = append(fresh, span{l.ID, start, len(b)})
+		}
+		b = append(b, `,"provider_count":`...)
+		b = strconv.AppendInt(b, int64(l.ProviderCount), 10)
+		b = append(b, `,"match_distance":`...)
+		b = strconv.AppendInt(b, int64(l.MatchDistance), 10)
+		b = append(b, '}')
+	}
+	full := len(f.m)+len(fresh) > maxFragments
+	f.mu.RUnlock()
+	if len(fresh) > 0 && !full {
+		f.mu.Lock()
+		if f.m == nil {
+			f.m = map[uuid.UUID][]byte{}
+		}
+		for _, sp := range fresh {
+			f.m[sp.id] = bytes.Clone(b[sp.start:sp.end])
+		}
+		f.mu.Unlock()
+	}
+	return b
+}
+
+// appendLocationHead appends a location up to its provider count, leaving out the empty
+// fields the contract marks optional.
+func appendLocationHead(b []byte, l *matcher.LocationMatch) []byte {
 	b = append(b, `{"location_id":`...)
 	b = appendUUID(b, l.ID)
 	b = append(b, `,"location_type":`...)
@@ -105,12 +154,7 @@ func appendLocation(b []byte, l *matcher.LocationMatch) []byte {
 		b = append(b, `""`...)
 	}
 	b = append(b, `,"country_code":`...)
-	b = appendString(b, l.CountryCode)
-	b = append(b, `,"provider_count":`...)
-	b = strconv.AppendInt(b, int64(l.ProviderCount), 10)
-	b = append(b, `,"match_distance":`...)
-	b = strconv.AppendInt(b, int64(l.MatchDistance), 10)
-	return append(b, '}')
+	return appendString(b, l.CountryCode)
 }
 
 func appendComma(b []byte, i int) []byte {

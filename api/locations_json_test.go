@@ -105,14 +105,26 @@ func TestAppendLocationsMatchesEncodingJSON(t *testing.T) {
 		sampleResults("München", "São Paulo", `Say "hi" \ <b>&</b>`, "tab\tnew\nline\x01",
 			"bad \xff utf8", "sep \u2028 \u2029", "東京", ""),
 	}
+	var f fragments
 	for _, res := range cases {
 		want, err := json.Marshal(locationsJSON(res))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendLocations(nil, res); !bytes.Equal(got, want) {
-			t.Errorf("appendLocations:\n got %s\nwant %s", got, want)
+		// Written fresh, then from the kept fragments with other counts.
+		for round := range 2 {
+			if got := f.appendLocations(nil, res); !bytes.Equal(got, want) {
+				t.Errorf("round %d:\n got %s\nwant %s", round, got, want)
+			}
+			for i := range res.Locations {
+				res.Locations[i].ProviderCount += 3
+				res.Locations[i].MatchDistance = (res.Locations[i].MatchDistance + 1) % 4
+			}
+			want, _ = json.Marshal(locationsJSON(res))
 		}
+	}
+	if len(f.m) == 0 {
+		t.Fatal("no fragment was kept")
 	}
 }
 

@@ -49,6 +49,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *limiter
 	metrics *metrics
+	frags   fragments // of location search answers
 }
 
 // New builds the API front over an engine.
