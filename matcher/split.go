@@ -34,6 +34,7 @@ type posIndex struct {
 	// slice.
 	starts []int32
 	post   []int32 // entry indices
+	heads  []byte  // the start of every entry, to reject candidates (see buildHeads)
 }
 
 // buildPosIndex indexes the trigrams of g's entries. Entries are sorted, so an entry
@@ -70,6 +71,7 @@ func buildPosIndex(g *segment) *posIndex {
 	for k, c := range counts {
 		p.starts[k+1] = p.starts[k] + c
 	}
+	p.heads = buildHeads(g)
 	p.post = make([]int32, p.starts[len(counts)])
 	next := counts // reused as fill positions
 	copy(next, p.starts[:len(counts)])
@@ -81,6 +83,35 @@ func buildPosIndex(g *segment) *posIndex {
 		}
 	}
 	return p
+}
+
+// headSize is the bytes kept per entry in posIndex.heads: headSize-1 runes and a length.
+const headSize = 32
+
+// buildHeads returns the heads of g's entries: for entry e, heads[e*headSize:] holds its
+// first headSize-1 runes as bytes (see headByte) and, in the last byte, its length in
+// runes up to 255. A candidate's head is one cache line away (large allocations are
+// page aligned), against two dependent misses for its entry and then its runes.
+func buildHeads(g *segment) []byte {
+	heads := make([]byte, len(g.entries)*headSize)
+	for i, e := range g.entries {
+		h := heads[i*headSize : (i+1)*headSize]
+		for k, r := range g.text(e)[:min(int(e.n), headSize-1)] {
+			h[k] = headByte(r)
+		}
+		h[headSize-1] = byte(min(e.n, 255))
+	}
+	return heads
+}
+
+// headByte maps a rune to a byte: ASCII to itself and the rest to 128 plus a hash.
+// Distinct runes may share a byte, which can only make a distance over bytes smaller
+// than the one over runes, so the distance over heads is a lower bound.
+func headByte(r rune) byte {
+	if r >= 0 && r < 128 {
+		return byte(r)
+	}
+	return 128 | byte((uint32(r)*0x9E3779B1)>>25)
 }
 
 // window returns the entries that have trigram k at a position from lo to hi, clipped
@@ -213,6 +244,8 @@ func abs(x int) int {
 // against the whole query and records those within d.
 func (w *walker) candidates(pl splitPlan) {
 	g, q, d := w.g, w.q, int(w.d)
+	var batch [checkBatch]int32
+	n := 0
 	for _, p := range pl.pieces[:pl.n] {
 		lk := [3]rune{q[p.list], q[p.list+1], q[p.list+2]}
 		var fk [3]rune
@@ -239,12 +272,52 @@ func (w *walker) candidates(pl splitPlan) {
 						continue
 					}
 				}
-				en := g.entries[e]
-				if dist := w.prefixDistance(g.runes[en.off : en.off+en.n]); dist <= w.d {
-					w.sc.match(en.owner, uint8(dist))
+				batch[n] = e
+				if n++; n == len(batch) {
+					w.check(&batch)
+					n = 0
 				}
 			}
 		}
+	}
+	for _, e := range batch[:n] {
+		w.check1(e)
+	}
+}
+
+// checkBatch is how many candidates check reads together.
+const checkBatch = 16
+
+// check checks a batch of candidates. It first touches the head of each (see
+// buildHeads), so that their cache misses overlap instead of following one another,
+// then rejects those whose head is farther than d from the query; the few left are
+// checked on their runes.
+func (w *walker) check(batch *[checkBatch]int32) {
+	heads := w.g.pos.heads
+	var touch byte
+	for _, e := range batch {
+		touch |= heads[int(e)*headSize]
+	}
+	w.touch = touch
+	for _, e := range batch {
+		w.check1(e)
+	}
+}
+
+// check1 records the owner of entry e when e is within d of the query.
+func (w *walker) check1(e int32) {
+	g := w.g
+	h := g.pos.heads[int(e)*headSize : (int(e)+1)*headSize]
+	n := int32(h[headSize-1])
+	if n < headSize || w.m+w.d < headSize {
+		// The head holds every rune a prefix within d can have.
+		if w.headDistance(h[:min(n, headSize-1)]) > w.d {
+			return
+		}
+	}
+	en := g.entries[e]
+	if dist := w.prefixDistance(g.runes[en.off : en.off+en.n]); dist <= w.d {
+		w.sc.match(en.owner, uint8(dist))
 	}
 }
 
@@ -252,32 +325,57 @@ func (w *walker) candidates(pl splitPlan) {
 // text, or inf when it exceeds d. It runs Myers' bit-parallel algorithm in Hyyrö's
 // form for the distance from the start of both strings: one machine word holds a
 // column of the table as vertical deltas (the query has at most 64 runes), and each
-// text rune updates it in a few word operations.
+// text rune updates it in a few word operations (see myers).
 func (w *walker) prefixDistance(text []rune) int32 {
-	m := w.m
-	top := uint64(1) << (m - 1)
-	pv, mv := ^uint64(0), uint64(0) // column 0 is 0, 1, 2, ...: every delta +1
-	score, best := m, m
-	for _, c := range text[:min(int32(len(text)), m+w.d)] {
-		eq := w.sc.positions(c)
-		xv := eq | mv
-		xh := ((eq & pv) + pv) ^ pv | eq
-		ph := mv | ^(xh | pv)
-		mh := pv & xh
-		switch {
-		case ph&top != 0:
-			score++
-		case mh&top != 0:
-			score--
-		}
-		ph = ph<<1 | 1 // row 0 grows by one per text rune
-		mh <<= 1
-		pv = mh | ^(xv | ph)
-		mv = ph & xv
-		best = min(best, score)
+	my := newMyers(w.m)
+	for _, c := range text[:min(int32(len(text)), w.m+w.d)] {
+		my.step(w.sc.positions(c))
 	}
-	if best > w.d {
+	if my.best > w.d {
 		return w.inf
 	}
-	return best
+	return my.best
+}
+
+// headDistance is prefixDistance over a head's bytes (see headByte): at most the
+// distance over the runes they stand for.
+func (w *walker) headDistance(text []byte) int32 {
+	my := newMyers(w.m)
+	for _, c := range text[:min(int32(len(text)), w.m+w.d)] {
+		my.step(w.sc.bytes[c])
+	}
+	return my.best
+}
+
+// myers is the state of Myers' algorithm after some text runes: the vertical deltas of
+// the current column as bit vectors of +1s (pv) and -1s (mv), the distance from the
+// whole query to the text so far (score), and the least such distance (best).
+type myers struct {
+	pv, mv, top uint64
+	score, best int32
+}
+
+// newMyers starts with the empty text for a query of m runes: column 0 is 0, 1, 2, ...
+func newMyers(m int32) myers {
+	return myers{pv: ^uint64(0), top: 1 << (m - 1), score: m, best: m}
+}
+
+// step reads one text rune, given as the query positions that hold it.
+func (my *myers) step(eq uint64) {
+	pv, mv := my.pv, my.mv
+	xv := eq | mv
+	xh := ((eq & pv) + pv) ^ pv | eq
+	ph := mv | ^(xh | pv)
+	mh := pv & xh
+	switch {
+	case ph&my.top != 0:
+		my.score++
+	case mh&my.top != 0:
+		my.score--
+	}
+	ph = ph<<1 | 1 // row 0 grows by one per text rune
+	mh <<= 1
+	my.pv = mh | ^(xv | ph)
+	my.mv = ph & xv
+	my.best = min(my.best, my.score)
 }

@@ -55,6 +55,8 @@ type walker struct {
 	// never decreases along a path, so a path is dropped once that least cell exceeds a
 	// before the column has held a value within a.
 	h, a int32
+	// touch keeps the runes that check reads ahead, so that the reads are not removed.
+	touch byte
 	// qmask has the class of every query rune; at[c] has bit k set when q[k] is of
 	// class c. Both are zero for queries longer than 64 runes, which skip what uses
 	// them.
