@@ -144,19 +144,20 @@ type splitPlan struct {
 	n      int // pieces used
 }
 
-// Costs of the parts of a split search in nanoseconds, rough figures from timing the
-// parts on the world catalog on the project's 2-core machine: case A's walk falls about
-// threefold with each rune of q1 down to a floor; a candidate costs a check that mostly
-// waits for memory (the estimate leaves out the share a filter trigram removes, which it
-// cannot know: guessing it made worse choices); and the plain walk is what a split must
-// beat. They steer only the speed: every choice finds the same matches.
-const (
-	costWalkFloor = 40_000
-	costWalkHead2 = 1_000_000 // case A with h = 2, above the floor
-	costCheck     = 150
+// Costs of the parts of a search in nanoseconds by distance, medians from timing the
+// parts for 1,000 queries of the benchmark's mix on the world catalog on the project's
+// 2-core machine: case A's walk costs a floor plus a part that falls about fall-fold
+// with each rune of q1 from h = 2; a candidate costs a check, mostly a wait for its head
+// (the estimate leaves out the share a filter trigram removes, which it cannot know:
+// guessing it made worse choices); and the plain walk is what a split must beat. They
+// steer only the speed: every choice finds the same matches.
+var (
+	costWalkFloor = [MaxDistance + 1]int{0, 4_000, 22_000, 31_000}
+	costWalkHead2 = [MaxDistance + 1]int{0, 0, 110_000, 450_000}
+	costWalkFall  = [MaxDistance + 1]int{1, 1, 2, 3}
+	costCheck     = [MaxDistance + 1]int{0, 30, 42, 72}
+	costPlainWalk = [MaxDistance + 1]int{0, 40_000, 300_000, 1_800_000}
 )
-
-var costPlainWalk = [MaxDistance + 1]int{0, 40_000, 400_000, 4_000_000}
 
 // plan chooses the split for query q (at most 64 runes) and distance d with the least
 // estimated cost. It reports false when no split is estimated to beat the plain walk.
@@ -175,18 +176,19 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 		}
 	}
 	best, bestCost := splitPlan{}, costPlainWalk[d]
-	walk := costWalkFloor + costWalkHead2
+	floor, fall := costWalkFloor[d], costWalkFall[d]
+	walk := floor + costWalkHead2[d]
 	for h := 2; h+3*(b+1) <= m; h++ {
 		pl := splitPlan{h: h, a: a, n: b + 1}
 		cost := walk
 		if b == 0 {
-			p, c := choosePiece(sizes[:m], h, m)
+			p, c := choosePiece(sizes[:m], h, m, costCheck[d])
 			pl.pieces[0], cost = p, cost+c
 		} else {
 			c := -1
 			for mid := h + 3; mid+3 <= m; mid++ {
-				p1, c1 := choosePiece(sizes[:m], h, mid)
-				p2, c2 := choosePiece(sizes[:m], mid, m)
+				p1, c1 := choosePiece(sizes[:m], h, mid, costCheck[d])
+				p2, c2 := choosePiece(sizes[:m], mid, m, costCheck[d])
 				if c1 >= 0 && c2 >= 0 && (c < 0 || c1+c2 < c) {
 					pl.pieces, c = [2]piece{p1, p2}, c1+c2
 				}
@@ -196,7 +198,7 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 		if cost >= walk && cost < bestCost {
 			best, bestCost = pl, cost
 		}
-		walk = costWalkFloor + (walk-costWalkFloor)/3
+		walk = floor + (walk-floor)/fall
 	}
 	return best, best.n > 0
 }
@@ -205,7 +207,7 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 // candidates and a filter trigram with the next fewest, one that does not overlap it if
 // there is one, and returns them with the estimated cost of checking the piece; the
 // cost is negative when no trigram of the piece can be listed.
-func choosePiece(sizes []int, lo, hi int) (piece, int) {
+func choosePiece(sizes []int, lo, hi, check int) (piece, int) {
 	p := piece{list: -1, filter: -1}
 	for j := lo; j+3 <= hi; j++ {
 		if sizes[j] >= 0 && (p.list < 0 || sizes[j] < sizes[p.list]) {
@@ -230,7 +232,7 @@ func choosePiece(sizes []int, lo, hi int) (piece, int) {
 			p.filter = j
 		}
 	}
-	return p, sizes[p.list] * costCheck
+	return p, sizes[p.list] * check
 }
 
 func abs(x int) int {
