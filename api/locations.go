@@ -68,7 +68,8 @@ func (s *Server) findLocations(onlyAvailable bool) http.HandlerFunc {
 		}
 		res, err := s.eng.FindLocations(c, engine.LocationQuery{Text: a.Query,
 			MaxDistanceFraction:       a.MaxDistanceFraction,
-			EnableMaxDistanceFraction: a.EnableMaxDistanceFraction, OnlyAvailable: onlyAvailable})
+			EnableMaxDistanceFraction: a.EnableMaxDistanceFraction, OnlyAvailable: onlyAvailable,
+			KeysOnly: true}) // writeLocations keeps what it writes of a location by key
 		if err != nil {
 			fail(w, r, err, simpleError)
 			return

@@ -1,13 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -24,23 +24,63 @@ import (
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// fragments keeps the JSON of locations up to their provider count, which is all that
-// differs between two answers that list a location: a location's names and ids never
-// change (its id is derived from them). It holds at most maxFragments, a few hundred
-// bytes each, and is safe for concurrent use.
-type fragments struct {
-	mu sync.RWMutex
-	m  map[uuid.UUID][]byte
+// fragment is the JSON of a location up to its provider count, which is all that
+// differs between two answers that list it (a location's names and ids never change:
+// its id is derived from them), and the location's id, for the specs.
+type fragment struct {
+	id   uuid.UUID
+	head []byte
 }
 
-const maxFragments = 1 << 16
+// fragments keeps the fragment of each location by its key (matcher.LocationMatch.Key,
+// dense and fixed for the engine's catalog), in chunks of slots made as keys appear, up
+// to maxFragments fragments of a few hundred bytes each. It is safe for concurrent use
+// without locks: a slot is written once.
+type fragments struct {
+	chunks [fragChunks]atomic.Pointer[[fragChunk]atomic.Pointer[fragment]]
+	n      atomic.Int32
+}
 
-// writeLocations answers with the JSON of res, as writeJSON would.
+const (
+	fragChunk    = 4096
+	fragChunks   = 4096 // keys from 16 M on are not kept
+	maxFragments = 1 << 18
+)
+
+// get returns the fragment of key, or nil.
+func (f *fragments) get(key int32) *fragment {
+	if key < 0 || key >= fragChunk*fragChunks {
+		return nil
+	}
+	c := f.chunks[key/fragChunk].Load()
+	if c == nil {
+		return nil
+	}
+	return c[key%fragChunk].Load()
+}
+
+// put keeps fr as the fragment of key, if there is room.
+func (f *fragments) put(key int32, fr *fragment) {
+	if key < 0 || key >= fragChunk*fragChunks || f.n.Load() >= maxFragments {
+		return
+	}
+	slot := &f.chunks[key/fragChunk]
+	c := slot.Load()
+	if c == nil {
+		slot.CompareAndSwap(nil, new([fragChunk]atomic.Pointer[fragment]))
+		c = slot.Load()
+	}
+	if c[key%fragChunk].CompareAndSwap(nil, fr) {
+		f.n.Add(1)
+	}
+}
+
+// writeLocations answers with the JSON of res, as writeJSON would. Locations that res
+// names by key alone are looked up in the engine's catalog.
 func (s *Server) writeLocations(w http.ResponseWriter, res matcher.Results) {
 	bp := bufPool.Get().(*[]byte)
-	b := append(s.frags.appendLocations((*bp)[:0], res), '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
+	b := append(s.frags.appendLocations((*bp)[:0], res, s.eng.LocationAt), '\n')
+	writeBody(w, http.StatusOK, b)
 	if cap(b) <= 1<<20 { // keep the pool from holding rare huge buffers
 		*bp = b
 		bufPool.Put(bp)
@@ -49,17 +89,29 @@ func (s *Server) writeLocations(w http.ResponseWriter, res matcher.Results) {
 
 // appendLocations appends the JSON answer of a location search to b. The specs list the
 // groups, then the locations, so that they can be passed to find-providers2 as they are.
-func (f *fragments) appendLocations(b []byte, res matcher.Results) []byte {
+// lookup finds the locations that res names by key alone; one it cannot find is left
+// out.
+func (f *fragments) appendLocations(b []byte, res matcher.Results,
+	lookup func(key int32) (matcher.Location, bool)) []byte {
+	var stack [128]*fragment
+	frs := stack[:0]
+	for i := range res.Locations {
+		frs = append(frs, f.fragment(&res.Locations[i], lookup)) // nil: left out
+	}
 	b = append(b, `{"specs":[`...)
 	for i, g := range res.Groups {
 		b = appendComma(b, i)
 		b = append(b, `{"location_group_id":`...)
 		b = append(appendUUID(b, g.ID), '}')
 	}
-	for i, l := range res.Locations {
-		b = appendComma(b, i+len(res.Groups))
-		b = append(b, `{"location_id":`...)
-		b = append(appendUUID(b, l.ID), '}')
+	n := len(res.Groups)
+	for _, fr := range frs {
+		if fr != nil {
+			b = appendComma(b, n)
+			b = append(b, `{"location_id":`...)
+			b = append(appendUUID(b, fr.id), '}')
+			n++
+		}
 	}
 	b = append(b, `],"groups":[`...)
 	for i, g := range res.Groups {
@@ -77,53 +129,46 @@ func (f *fragments) appendLocations(b []byte, res matcher.Results) []byte {
 		b = append(b, '}')
 	}
 	b = append(b, `],"locations":[`...)
-	b = f.appendList(b, res.Locations)
-	return append(b, `],"devices":[]}`...)
-}
-
-// appendList appends the locations, copying the fragments it has and keeping those it
-// writes, if there is room.
-func (f *fragments) appendList(b []byte, ls []matcher.LocationMatch) []byte {
-	type span struct {
-		id         uuid.UUID
-		start, end int
-	}
-	var fresh []span
-	f.mu.RLock()
-	for i := range ls {
-		l := &ls[i]
-		b = appendComma(b, i)
-		if frag, ok := f.m[l.ID]; ok {
-			b = append(b, frag...)
-		} else {
-			start := len(b)
-			b = appendLocationHead(b, l)
-			fresh = append(fresh, span{l.ID, start, len(b)})
+	n = 0
+	for i, fr := range frs {
+		if fr == nil {
+			continue
 		}
+		l := &res.Locations[i]
+		b = appendComma(b, n)
+		b = append(b, fr.head...)
 		b = append(b, `,"provider_count":`...)
 		b = strconv.AppendInt(b, int64(l.ProviderCount), 10)
 		b = append(b, `,"match_distance":`...)
 		b = strconv.AppendInt(b, int64(l.MatchDistance), 10)
 		b = append(b, '}')
+		n++
 	}
-	full := len(f.m)+len(fresh) > maxFragments
-	f.mu.RUnlock()
-	if len(fresh) > 0 && !full {
-		f.mu.Lock()
-		if f.m == nil {
-			f.m = map[uuid.UUID][]byte{}
-		}
-		for _, sp := range fresh {
-			f.m[sp.id] = bytes.Clone(b[sp.start:sp.end])
-		}
-		f.mu.Unlock()
+	return append(b, `],"devices":[]}`...)
+}
+
+// fragment returns the fragment of l: the kept one, or one written from l's Location,
+// or from the one lookup finds when l has only its key; nil when lookup finds none.
+func (f *fragments) fragment(l *matcher.LocationMatch,
+	lookup func(key int32) (matcher.Location, bool)) *fragment {
+	if fr := f.get(l.Key); fr != nil && (l.ID == uuid.Nil || l.ID == fr.id) {
+		return fr
 	}
-	return b
+	loc := l.Location
+	if loc.ID == uuid.Nil {
+		var ok bool
+		if loc, ok = lookup(l.Key); !ok {
+			return nil
+		}
+	}
+	fr := &fragment{id: loc.ID, head: appendLocationHead(nil, &loc)}
+	f.put(l.Key, fr)
+	return fr
 }
 
 // appendLocationHead appends a location up to its provider count, leaving out the empty
 // fields the contract marks optional.
-func appendLocationHead(b []byte, l *matcher.LocationMatch) []byte {
+func appendLocationHead(b []byte, l *matcher.Location) []byte {
 	b = append(b, `{"location_id":`...)
 	b = appendUUID(b, l.ID)
 	b = append(b, `,"location_type":`...)

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -71,18 +72,22 @@ func locationsJSON(res matcher.Results) locationsResult {
 	return out
 }
 
+// sampleKey makes the keys of sampled locations distinct, as a catalog's are.
+var sampleKey int32
+
 // sampleResults returns search results that reach every branch of appendLocations:
 // groups and locations, empty and set optional fields, and names that need escaping.
 func sampleResults(names ...string) matcher.Results {
 	var r matcher.Results
 	for i, n := range names {
+		sampleKey++
 		r.Groups = append(r.Groups, matcher.GroupMatch{
 			Group:         matcher.Group{ID: uuid.New(), Name: n, Promoted: i%2 == 0},
 			ProviderCount: i * 7, MatchDistance: i % 4,
 		})
 		l := matcher.LocationMatch{Location: matcher.Location{ID: uuid.New(),
 			Type: matcher.LocationType(1 + i%3), Name: n, Country: n, CountryCode: "DE",
-			CountryID: uuid.New()}, ProviderCount: i, MatchDistance: 3 - i%4}
+			CountryID: uuid.New()}, Key: sampleKey, ProviderCount: i, MatchDistance: 3 - i%4}
 		if i%3 > 0 {
 			l.Region, l.RegionID = n+" region", uuid.New()
 		}
@@ -106,14 +111,28 @@ func TestAppendLocationsMatchesEncodingJSON(t *testing.T) {
 			"bad \xff utf8", "sep \u2028 \u2029", "東京", ""),
 	}
 	var f fragments
+	known := map[int32]matcher.Location{}
+	lookup := func(key int32) (matcher.Location, bool) {
+		l, ok := known[key]
+		return l, ok
+	}
 	for _, res := range cases {
 		want, err := json.Marshal(locationsJSON(res))
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Written fresh, then from the kept fragments with other counts.
-		for round := range 2 {
-			if got := f.appendLocations(nil, res); !bytes.Equal(got, want) {
+		// Written fresh, then from the kept fragments with other counts, then from
+		// results that name locations by key alone.
+		for round := range 3 {
+			in := res
+			if round == 2 {
+				in.Locations = slices.Clone(res.Locations)
+				for i, l := range in.Locations {
+					known[l.Key] = l.Location
+					in.Locations[i].Location = matcher.Location{}
+				}
+			}
+			if got := f.appendLocations(nil, in, lookup); !bytes.Equal(got, want) {
 				t.Errorf("round %d:\n got %s\nwant %s", round, got, want)
 			}
 			for i := range res.Locations {
@@ -123,8 +142,28 @@ func TestAppendLocationsMatchesEncodingJSON(t *testing.T) {
 			want, _ = json.Marshal(locationsJSON(res))
 		}
 	}
-	if len(f.m) == 0 {
+	if f.n.Load() == 0 {
 		t.Fatal("no fragment was kept")
+	}
+}
+
+// A location that results name by a key the lookup does not know is left out of the
+// specs and the list alike, and the answer stays well formed.
+func TestAppendLocationsUnknownKey(t *testing.T) {
+	res := sampleResults("Alpha", "Beta", "Gamma")
+	known := res.Locations[0].Location
+	res.Locations[1].Location = matcher.Location{}
+	var f fragments
+	got := f.appendLocations(nil, res, func(int32) (matcher.Location, bool) {
+		return matcher.Location{}, false
+	})
+	res.Locations = slices.Delete(res.Locations, 1, 2)
+	want, _ := json.Marshal(locationsJSON(res))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	if fr := f.get(res.Locations[0].Key); fr == nil || fr.id != known.ID {
+		t.Fatalf("fragment of the first location: %+v", fr)
 	}
 }
 

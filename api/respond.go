@@ -62,8 +62,19 @@ func writeJSON(w http.ResponseWriter, v any) {
 		writeInternal(w)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(append(b, '\n'))
+	writeBody(w, http.StatusOK, append(b, '\n'))
+}
+
+// writeBody answers with status and the JSON body b. It states the length, so that a
+// body larger than net/http's buffer is not sent in chunks.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+	}
+	w.Write(b)
 }
 
 // writeStatus answers a non-200 status with a JSON error body.
@@ -71,9 +82,7 @@ func writeStatus(w http.ResponseWriter, status int, msg string) {
 	b, _ := json.Marshal(struct {
 		Error errorBody `json:"error"`
 	}{errorBody{msg}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	writeBody(w, status, append(b, '\n'))
 }
 
 func writeInternal(w http.ResponseWriter) {

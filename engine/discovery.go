@@ -116,6 +116,9 @@ type LocationQuery struct {
 	EnableMaxDistanceFraction bool
 	// OnlyAvailable keeps locations and groups with a provider the caller may use.
 	OnlyAvailable bool
+	// KeysOnly names the locations found by key alone (see matcher.Query.KeysOnly and
+	// LocationAt).
+	KeysOnly bool
 }
 
 // FindLocations searches locations and groups; c may be nil for an anonymous caller.
@@ -125,7 +128,12 @@ func (e *Engine) FindLocations(c *Caller, q LocationQuery) (matcher.Results, err
 	}
 	return e.pool.Search(matcher.Query{Text: q.Text, MaxDistanceFraction: q.MaxDistanceFraction,
 		EnableMaxDistanceFraction: q.EnableMaxDistanceFraction, Limit: maxLocationResults,
-		Filter: filterFor(c), OnlyAvailable: q.OnlyAvailable}), nil
+		Filter: filterFor(c), OnlyAvailable: q.OnlyAvailable, KeysOnly: q.KeysOnly}), nil
+}
+
+// LocationAt returns the location with a matcher.LocationMatch.Key.
+func (e *Engine) LocationAt(key int32) (matcher.Location, bool) {
+	return e.catalog.LocationAt(key)
 }
 
 // ProviderLocations lists the locations and groups with at least one provider the

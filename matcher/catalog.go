@@ -233,6 +233,15 @@ func (c *Catalog) Location(id uuid.UUID) (Location, bool) {
 	return s.location(n), true
 }
 
+// LocationAt returns the location whose LocationMatch.Key is key.
+func (c *Catalog) LocationAt(key int32) (Location, bool) {
+	s := c.snap.Load()
+	if key < 0 || int(key) >= len(s.nodes) || s.nodes[key].kind == kindGroup {
+		return Location{}, false
+	}
+	return s.location(key), true
+}
+
 // Group returns the group with the id.
 func (c *Catalog) Group(id uuid.UUID) (Group, bool) {
 	s := c.snap.Load()

@@ -10,7 +10,10 @@
 // [Place] with its missing parents, [Catalog.AddAll] many at once, and [Catalog.Load]
 // reads the places TSV shape (see [ReadPlaces]) from any io.Reader, plain or gzip.
 // [Catalog.Location], [Catalog.Group], [Catalog.Groups] and [Catalog.GroupsOf] look
-// things up; [Catalog.Search] runs a [Query] without provider counts.
+// things up; [Catalog.Search] runs a [Query] without provider counts. Each result
+// carries its location's Key, a dense index fixed for the catalog's life, and
+// [Catalog.LocationAt] finds a location by it: a caller that keeps what it renders of a
+// location by key can ask for results by key alone (Query.KeysOnly).
 //
 // A [Pool] tracks providers over a catalog: [Pool.Set] adds or updates a [Provider]
 // (client id, network id, location, [ModeSet], weight), [Pool.SetAll] many under one

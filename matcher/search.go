@@ -34,6 +34,10 @@ type Query struct {
 	Filter Filter
 	// OnlyAvailable drops locations and groups without a provider visible under Filter.
 	OnlyAvailable bool
+	// KeysOnly leaves the Location of each LocationMatch empty: the results name
+	// locations by Key alone, for callers that keep what they need of a location by key
+	// (see Catalog.LocationAt) and so spare the search building a Location per result.
+	KeysOnly bool
 }
 
 // AllowedDistance returns the largest edit distance that still matches for q: the
@@ -59,6 +63,10 @@ func allowedDistance(m int, q Query) int {
 // LocationMatch is a location found by a search.
 type LocationMatch struct {
 	Location
+	// Key is the location's index in its catalog: small, dense from zero, and the same
+	// for the life of the catalog (locations are never removed), so that callers can
+	// keep data per location in a slice (see Catalog.LocationAt).
+	Key int32
 	// ProviderCount is the number of providers at the location visible under the
 	// query's Filter; zero when searching a Catalog without a Pool.
 	ProviderCount int
@@ -372,7 +380,7 @@ func (s *snapshot) top(sc *scratch, q Query, cnt *counter, limit int, exact uint
 		h = offer(h, q, cnt, limit, matchOf(s, sc, o, exact))
 	}
 	sc.heap = h
-	return s.results(h)
+	return s.results(h, q.KeysOnly)
 }
 
 // topOf is top for a cached match set.
@@ -382,7 +390,7 @@ func (s *snapshot) topOf(sc *scratch, q Query, cnt *counter, limit int, ms *matc
 		h = offer(h, q, cnt, limit, m)
 	}
 	sc.heap = h
-	return s.results(h)
+	return s.results(h, q.KeysOnly)
 }
 
 // matchOf returns what ranking needs of touched node o, apart from its count.
@@ -414,7 +422,7 @@ func offer(h []cand, q Query, cnt *counter, limit int, m match) []cand {
 }
 
 // results sorts the candidates of h and returns them as results.
-func (s *snapshot) results(h []cand) Results {
+func (s *snapshot) results(h []cand, keysOnly bool) Results {
 	slices.SortFunc(h, func(a, b cand) int {
 		if a.less(&b) {
 			return -1
@@ -431,8 +439,11 @@ func (s *snapshot) results(h []cand) Results {
 			continue
 		}
 		r.Locations = append(r.Locations, LocationMatch{
-			Location: s.location(c.node), ProviderCount: int(c.count), MatchDistance: int(c.dist),
+			Key: c.node, ProviderCount: int(c.count), MatchDistance: int(c.dist),
 		})
+		if !keysOnly {
+			r.Locations[len(r.Locations)-1].Location = s.location(c.node)
+		}
 	}
 	return r
 }

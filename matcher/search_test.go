@@ -313,3 +313,40 @@ func TestSearchRanksByDefinition(t *testing.T) {
 		}
 	}
 }
+
+// A search with KeysOnly ranks exactly as one without, and each key finds the location
+// the full search returned (through Catalog.LocationAt), for pool and catalog alike.
+func TestSearchKeysOnly(t *testing.T) {
+	c := worldCatalog(t)
+	p := NewPool(c)
+	mustSet(t, p, Provider{ClientID: uuid.New(), Modes: Modes(ModePublic),
+		LocationID: CityID("DE", "Bavaria", "Munich")})
+	for _, text := range []string{"munich", "lond", "berln", "", "united states"} {
+		for _, onlyAvailable := range []bool{false, true} {
+			q := Query{Text: text, OnlyAvailable: onlyAvailable}
+			full := p.Search(q)
+			q.KeysOnly = true
+			keys := p.Search(q)
+			if len(keys.Locations) != len(full.Locations) || len(keys.Groups) != len(full.Groups) {
+				t.Fatalf("%q: %d/%d results with keys only, %d/%d without", text,
+					len(keys.Locations), len(keys.Groups), len(full.Locations), len(full.Groups))
+			}
+			for i, k := range keys.Locations {
+				f := full.Locations[i]
+				if k.Key != f.Key || k.ProviderCount != f.ProviderCount ||
+					k.MatchDistance != f.MatchDistance || k.ID != uuid.Nil {
+					t.Fatalf("%q: result %d is %+v with keys only, %+v without", text, i, k, f)
+				}
+				if l, ok := c.LocationAt(k.Key); !ok || l != f.Location {
+					t.Fatalf("%q: LocationAt(%d) = %+v, %v; want %+v", text, k.Key, l, ok,
+						f.Location)
+				}
+			}
+		}
+	}
+	for _, key := range []int32{-1, 0, int32(len(groupDefs) - 1), 1 << 30} {
+		if l, ok := c.LocationAt(key); ok {
+			t.Errorf("LocationAt(%d) = %+v, want none", key, l)
+		}
+	}
+}
