@@ -76,7 +76,7 @@ func (f *fragments) put(key int32, fr *fragment) {
 }
 
 // writeLocations answers with the JSON of res, as writeJSON would. Locations that res
-// names by key alone are looked up in the engine's catalog.
+// names by key alone (res.Keys) are looked up in the engine's catalog.
 func (s *Server) writeLocations(w http.ResponseWriter, res matcher.Results) {
 	bp := bufPool.Get().(*[]byte)
 	b := append(s.frags.appendLocations((*bp)[:0], res, s.eng.LocationAt), '\n')
@@ -89,14 +89,24 @@ func (s *Server) writeLocations(w http.ResponseWriter, res matcher.Results) {
 
 // appendLocations appends the JSON answer of a location search to b. The specs list the
 // groups, then the locations, so that they can be passed to find-providers2 as they are.
-// lookup finds the locations that res names by key alone; one it cannot find is left
-// out.
+// lookup finds the locations that res names by key alone (res.Keys); one it cannot find
+// is left out.
 func (f *fragments) appendLocations(b []byte, res matcher.Results,
 	lookup func(key int32) (matcher.Location, bool)) []byte {
-	var stack [128]*fragment
-	frs := stack[:0]
+	type listed struct {
+		fr          *fragment
+		count, dist int
+	}
+	var stack [128]listed
+	ls := stack[:0]
 	for i := range res.Locations {
-		frs = append(frs, f.fragment(&res.Locations[i], lookup)) // nil: left out
+		l := &res.Locations[i]
+		ls = append(ls, listed{f.fragment(l.Key, &l.Location, lookup), l.ProviderCount,
+			l.MatchDistance})
+	}
+	for _, k := range res.Keys {
+		ls = append(ls, listed{f.fragment(k.Key, nil, lookup), k.ProviderCount,
+			int(k.MatchDistance)})
 	}
 	b = append(b, `{"specs":[`...)
 	for i, g := range res.Groups {
@@ -105,11 +115,11 @@ func (f *fragments) appendLocations(b []byte, res matcher.Results,
 		b = append(appendUUID(b, g.ID), '}')
 	}
 	n := len(res.Groups)
-	for _, fr := range frs {
-		if fr != nil {
+	for _, l := range ls {
+		if l.fr != nil {
 			b = appendComma(b, n)
 			b = append(b, `{"location_id":`...)
-			b = append(appendUUID(b, fr.id), '}')
+			b = append(appendUUID(b, l.fr.id), '}')
 			n++
 		}
 	}
@@ -130,39 +140,38 @@ func (f *fragments) appendLocations(b []byte, res matcher.Results,
 	}
 	b = append(b, `],"locations":[`...)
 	n = 0
-	for i, fr := range frs {
-		if fr == nil {
+	for _, l := range ls {
+		if l.fr == nil {
 			continue
 		}
-		l := &res.Locations[i]
 		b = appendComma(b, n)
-		b = append(b, fr.head...)
+		b = append(b, l.fr.head...)
 		b = append(b, `,"provider_count":`...)
-		b = strconv.AppendInt(b, int64(l.ProviderCount), 10)
+		b = strconv.AppendInt(b, int64(l.count), 10)
 		b = append(b, `,"match_distance":`...)
-		b = strconv.AppendInt(b, int64(l.MatchDistance), 10)
+		b = strconv.AppendInt(b, int64(l.dist), 10)
 		b = append(b, '}')
 		n++
 	}
 	return append(b, `],"devices":[]}`...)
 }
 
-// fragment returns the fragment of l: the kept one, or one written from l's Location,
-// or from the one lookup finds when l has only its key; nil when lookup finds none.
-func (f *fragments) fragment(l *matcher.LocationMatch,
+// fragment returns the fragment of the location with key: the kept one, or one written
+// from loc, or when loc is nil from the location lookup finds; nil when it finds none.
+func (f *fragments) fragment(key int32, loc *matcher.Location,
 	lookup func(key int32) (matcher.Location, bool)) *fragment {
-	if fr := f.get(l.Key); fr != nil && (l.ID == uuid.Nil || l.ID == fr.id) {
+	if fr := f.get(key); fr != nil && (loc == nil || loc.ID == fr.id) {
 		return fr
 	}
-	loc := l.Location
-	if loc.ID == uuid.Nil {
-		var ok bool
-		if loc, ok = lookup(l.Key); !ok {
+	if loc == nil {
+		l, ok := lookup(key)
+		if !ok {
 			return nil
 		}
+		loc = &l
 	}
-	fr := &fragment{id: loc.ID, head: appendLocationHead(nil, &loc)}
-	f.put(l.Key, fr)
+	fr := &fragment{id: loc.ID, head: appendLocationHead(nil, loc)}
+	f.put(key, fr)
 	return fr
 }
 

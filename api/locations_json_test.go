@@ -126,10 +126,11 @@ func TestAppendLocationsMatchesEncodingJSON(t *testing.T) {
 		for round := range 3 {
 			in := res
 			if round == 2 {
-				in.Locations = slices.Clone(res.Locations)
-				for i, l := range in.Locations {
+				in.Locations = nil
+				for _, l := range res.Locations {
 					known[l.Key] = l.Location
-					in.Locations[i].Location = matcher.Location{}
+					in.Keys = append(in.Keys, matcher.KeyMatch{Key: l.Key,
+						ProviderCount: l.ProviderCount, MatchDistance: int32(l.MatchDistance)})
 				}
 			}
 			if got := f.appendLocations(nil, in, lookup); !bytes.Equal(got, want) {
@@ -151,10 +152,19 @@ func TestAppendLocationsMatchesEncodingJSON(t *testing.T) {
 // specs and the list alike, and the answer stays well formed.
 func TestAppendLocationsUnknownKey(t *testing.T) {
 	res := sampleResults("Alpha", "Beta", "Gamma")
-	known := res.Locations[0].Location
-	res.Locations[1].Location = matcher.Location{}
+	in := matcher.Results{Groups: res.Groups}
+	for _, l := range res.Locations {
+		in.Keys = append(in.Keys, matcher.KeyMatch{Key: l.Key, ProviderCount: l.ProviderCount,
+			MatchDistance: int32(l.MatchDistance)})
+	}
+	unknown := res.Locations[1].Key
 	var f fragments
-	got := f.appendLocations(nil, res, func(int32) (matcher.Location, bool) {
+	got := f.appendLocations(nil, in, func(key int32) (matcher.Location, bool) {
+		for _, l := range res.Locations {
+			if l.Key == key && key != unknown {
+				return l.Location, true
+			}
+		}
 		return matcher.Location{}, false
 	})
 	res.Locations = slices.Delete(res.Locations, 1, 2)
@@ -162,8 +172,11 @@ func TestAppendLocationsUnknownKey(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
-	if fr := f.get(res.Locations[0].Key); fr == nil || fr.id != known.ID {
+	if fr := f.get(res.Locations[0].Key); fr == nil || fr.id != res.Locations[0].ID {
 		t.Fatalf("fragment of the first location: %+v", fr)
+	}
+	if fr := f.get(unknown); fr != nil {
+		t.Fatalf("fragment kept for an unknown key: %+v", fr)
 	}
 }
 

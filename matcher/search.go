@@ -34,9 +34,9 @@ type Query struct {
 	Filter Filter
 	// OnlyAvailable drops locations and groups without a provider visible under Filter.
 	OnlyAvailable bool
-	// KeysOnly leaves the Location of each LocationMatch empty: the results name
-	// locations by Key alone, for callers that keep what they need of a location by key
-	// (see Catalog.LocationAt) and so spare the search building a Location per result.
+	// KeysOnly returns the locations found as Results.Keys, by key alone, for callers
+	// that keep what they need of a location by key (see Catalog.LocationAt): the
+	// search then builds no Location.
 	KeysOnly bool
 }
 
@@ -85,6 +85,16 @@ type GroupMatch struct {
 type Results struct {
 	Locations []LocationMatch
 	Groups    []GroupMatch
+	// Keys lists the locations found by a query with KeysOnly, in place of Locations.
+	Keys []KeyMatch
+}
+
+// KeyMatch is a location found by a query with KeysOnly: LocationMatch without its
+// Location.
+type KeyMatch struct {
+	Key           int32
+	MatchDistance int32
+	ProviderCount int
 }
 
 // Search returns the locations and groups that match q, ranked and capped as the
@@ -429,20 +439,26 @@ func (s *snapshot) results(h []cand, keysOnly bool) Results {
 		}
 		return 1
 	})
-	// Locations are large values: growing the slice would copy them over and over.
-	r := Results{Locations: make([]LocationMatch, 0, len(h))}
+	var r Results
+	if keysOnly {
+		r.Keys = make([]KeyMatch, 0, len(h))
+	} else {
+		// Locations are large values: growing the slice would copy them over and over.
+		r.Locations = make([]LocationMatch, 0, len(h))
+	}
 	for _, c := range h {
-		if c.node < int32(len(groupDefs)) {
+		switch {
+		case c.node < int32(len(groupDefs)):
 			r.Groups = append(r.Groups, GroupMatch{
 				Group: s.group(c.node), ProviderCount: int(c.count), MatchDistance: int(c.dist),
 			})
-			continue
-		}
-		r.Locations = append(r.Locations, LocationMatch{
-			Key: c.node, ProviderCount: int(c.count), MatchDistance: int(c.dist),
-		})
-		if !keysOnly {
-			r.Locations[len(r.Locations)-1].Location = s.location(c.node)
+		case keysOnly:
+			r.Keys = append(r.Keys, KeyMatch{
+				Key: c.node, ProviderCount: int(c.count), MatchDistance: int32(c.dist),
+			})
+		default:
+			r.Locations = append(r.Locations, LocationMatch{Location: s.location(c.node),
+				Key: c.node, ProviderCount: int(c.count), MatchDistance: int(c.dist)})
 		}
 	}
 	return r

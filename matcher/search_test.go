@@ -327,14 +327,16 @@ func TestSearchKeysOnly(t *testing.T) {
 			full := p.Search(q)
 			q.KeysOnly = true
 			keys := p.Search(q)
-			if len(keys.Locations) != len(full.Locations) || len(keys.Groups) != len(full.Groups) {
-				t.Fatalf("%q: %d/%d results with keys only, %d/%d without", text,
-					len(keys.Locations), len(keys.Groups), len(full.Locations), len(full.Groups))
+			if len(keys.Keys) != len(full.Locations) || len(keys.Locations) != 0 ||
+				len(keys.Groups) != len(full.Groups) {
+				t.Fatalf("%q: %d/%d/%d results with keys only, %d/%d without", text,
+					len(keys.Keys), len(keys.Locations), len(keys.Groups),
+					len(full.Locations), len(full.Groups))
 			}
-			for i, k := range keys.Locations {
+			for i, k := range keys.Keys {
 				f := full.Locations[i]
 				if k.Key != f.Key || k.ProviderCount != f.ProviderCount ||
-					k.MatchDistance != f.MatchDistance || k.ID != uuid.Nil {
+					int(k.MatchDistance) != f.MatchDistance {
 					t.Fatalf("%q: result %d is %+v with keys only, %+v without", text, i, k, f)
 				}
 				if l, ok := c.LocationAt(k.Key); !ok || l != f.Location {
