@@ -306,19 +306,28 @@ func (w *walker) check(batch *[checkBatch]int32) {
 	}
 }
 
-// check1 records the owner of entry e when e is within d of the query.
+// check1 checks one candidate, as check does.
 func (w *walker) check1(e int32) {
-	g := w.g
-	h := g.pos.heads[int(e)*headSize : (int(e)+1)*headSize]
-	n := int32(h[headSize-1])
-	if n < headSize || w.m+w.d < headSize {
-		// The head holds every rune a prefix within d can have.
-		if w.headDistance(h[:min(n, headSize-1)]) > w.d {
-			return
-		}
+	if h, ok := w.headOf(e); !ok || w.headDistance(h) <= w.d {
+		w.exact(e)
 	}
-	en := g.entries[e]
-	if dist := w.prefixDistance(g.runes[en.off : en.off+en.n]); dist <= w.d {
+}
+
+// headOf returns the runes of e's head that a prefix within d of the query can have, as
+// bytes (see buildHeads); ok is false when the head does not hold them all.
+func (w *walker) headOf(e int32) (text []byte, ok bool) {
+	h := w.g.pos.heads[int(e)*headSize : (int(e)+1)*headSize]
+	n := int32(h[headSize-1])
+	if n >= headSize && w.m+w.d >= headSize {
+		return nil, false
+	}
+	return h[:min(n, headSize-1, w.m+w.d)], true
+}
+
+// exact records the owner of entry e when e is within d of the query.
+func (w *walker) exact(e int32) {
+	en := w.g.entries[e]
+	if dist := w.prefixDistance(w.g.runes[en.off : en.off+en.n]); dist <= w.d {
 		w.sc.match(en.owner, uint8(dist))
 	}
 }
@@ -327,57 +336,49 @@ func (w *walker) check1(e int32) {
 // text, or inf when it exceeds d. It runs Myers' bit-parallel algorithm in Hyyrö's
 // form for the distance from the start of both strings: one machine word holds a
 // column of the table as vertical deltas (the query has at most 64 runes), and each
-// text rune updates it in a few word operations (see myers).
+// text rune updates it in a few word operations (see myersStep).
 func (w *walker) prefixDistance(text []rune) int32 {
-	my := newMyers(w.m)
+	pv, mv, last := ^uint64(0), uint64(0), uint8(w.m-1) // column 0 is 0, 1, 2, ...
+	score, best := w.m, w.m
 	for _, c := range text[:min(int32(len(text)), w.m+w.d)] {
-		my.step(w.sc.positions(c))
+		var delta int32
+		pv, mv, delta = myersStep(pv, mv, w.sc.positions(c), last)
+		score += delta
+		best = min(best, score)
 	}
-	if my.best > w.d {
+	if best > w.d {
 		return w.inf
 	}
-	return my.best
+	return best
 }
 
-// headDistance is prefixDistance over a head's bytes (see headByte): at most the
-// distance over the runes they stand for.
+// headDistance is prefixDistance over a head's bytes (see headByte), without the
+// limit: at most the distance over the runes they stand for.
 func (w *walker) headDistance(text []byte) int32 {
-	my := newMyers(w.m)
-	for _, c := range text[:min(int32(len(text)), w.m+w.d)] {
-		my.step(w.sc.bytes[c])
+	pv, mv, last := ^uint64(0), uint64(0), uint8(w.m-1)
+	score, best := w.m, w.m
+	for _, c := range text {
+		var delta int32
+		pv, mv, delta = myersStep(pv, mv, w.sc.bytes[c], last)
+		score += delta
+		best = min(best, score)
 	}
-	return my.best
+	return best
 }
 
-// myers is the state of Myers' algorithm after some text runes: the vertical deltas of
-// the current column as bit vectors of +1s (pv) and -1s (mv), the distance from the
-// whole query to the text so far (score), and the least such distance (best).
-type myers struct {
-	pv, mv, top uint64
-	score, best int32
-}
-
-// newMyers starts with the empty text for a query of m runes: column 0 is 0, 1, 2, ...
-func newMyers(m int32) myers {
-	return myers{pv: ^uint64(0), top: 1 << (m - 1), score: m, best: m}
-}
-
-// step reads one text rune, given as the query positions that hold it.
-func (my *myers) step(eq uint64) {
-	pv, mv := my.pv, my.mv
+// myersStep advances Myers' algorithm by one text rune, given as the query positions
+// eq that hold it: pv and mv are the vertical deltas of the current column as bit
+// vectors of +1s and -1s, and delta is the change of the distance from the whole query
+// (position last) to the text read so far. It is small enough to be inlined, so that
+// the state stays in registers.
+func myersStep(pv, mv, eq uint64, last uint8) (npv, nmv uint64, delta int32) {
 	xv := eq | mv
 	xh := ((eq & pv) + pv) ^ pv | eq
 	ph := mv | ^(xh | pv)
 	mh := pv & xh
-	switch {
-	case ph&my.top != 0:
-		my.score++
-	case mh&my.top != 0:
-		my.score--
-	}
+	// At most one of the two is set; no branch, since the score moves unpredictably.
+	delta = int32(ph>>last&1) - int32(mh>>last&1)
 	ph = ph<<1 | 1 // row 0 grows by one per text rune
 	mh <<= 1
-	my.pv = mh | ^(xv | ph)
-	my.mv = ph & xv
-	my.best = min(my.best, my.score)
+	return mh | ^(xv | ph), ph & xv, delta
 }
