@@ -270,7 +270,13 @@ func (w *walker) candidates(pl splitPlan) {
 			}
 			for _, e := range g.pos.window(lk, t, t) {
 				if filtered {
-					if _, ok := slices.BinarySearch(filter, e); !ok {
+					// Both lists are sorted: look for e from where the last search
+					// ended, galloping, so that the filter is read once at most.
+					k := gallop(filter, e)
+					if filter = filter[k:]; len(filter) == 0 {
+						break
+					}
+					if filter[0] != e {
 						continue
 					}
 				}
@@ -285,6 +291,22 @@ func (w *walker) candidates(pl splitPlan) {
 	for _, e := range batch[:n] {
 		w.check1(e)
 	}
+}
+
+// gallop returns the index of the first element of the sorted s that is at least x, or
+// len(s), in O(log i) steps for an answer i: it doubles a step from the start until it
+// passes x, then searches the last step's span.
+func gallop(s []int32, x int32) int {
+	if len(s) == 0 || s[0] >= x {
+		return 0
+	}
+	lo, step := 0, 1 // s[lo] < x
+	for lo+step < len(s) && s[lo+step] < x {
+		lo += step
+		step *= 2
+	}
+	k, _ := slices.BinarySearch(s[lo+1:min(lo+step+1, len(s))], x)
+	return lo + 1 + k
 }
 
 // checkBatch is how many candidates check reads together.
@@ -308,7 +330,19 @@ func (w *walker) check(batch *[checkBatch]int32) {
 
 // check1 checks one candidate, as check does.
 func (w *walker) check1(e int32) {
-	if h, ok := w.headOf(e); !ok || w.headDistance(h) <= w.d {
+	h, ok := w.headOf(e)
+	if !ok {
+		w.exact(e)
+		return
+	}
+	dist := w.headDistance(h)
+	switch {
+	case dist > w.d:
+	case ascii(h):
+		// Bytes below 128 stand for themselves and no other rune maps to one, so
+		// over a head of them the distance is the distance over the runes.
+		w.sc.match(w.g.entries[e].owner, uint8(dist))
+	default:
 		w.exact(e)
 	}
 }
@@ -322,6 +356,15 @@ func (w *walker) headOf(e int32) (text []byte, ok bool) {
 		return nil, false
 	}
 	return h[:min(n, headSize-1, w.m+w.d)], true
+}
+
+// ascii reports whether every byte of b is below 128.
+func ascii(b []byte) bool {
+	var or byte
+	for _, c := range b {
+		or |= c
+	}
+	return or < 128
 }
 
 // exact records the owner of entry e when e is within d of the query.

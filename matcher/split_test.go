@@ -3,6 +3,7 @@ package matcher
 import (
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/agnivade/levenshtein"
@@ -160,4 +161,21 @@ func randomPlan(r *rand.Rand, m, d int) (splitPlan, bool) {
 		pl.pieces[i] = p
 	}
 	return pl, true
+}
+
+// gallop finds the first element at least x, as a binary search does.
+func TestGallop(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for range 2000 {
+		s := make([]int32, r.IntN(70))
+		for i := range s {
+			s[i] = int32(r.IntN(100))
+		}
+		slices.Sort(s)
+		x := int32(r.IntN(110) - 5)
+		want, _ := slices.BinarySearch(s, x)
+		if got := gallop(s, x); got != want {
+			t.Fatalf("gallop(%v, %d) = %d, want %d", s, x, got, want)
+		}
+	}
 }
