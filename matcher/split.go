@@ -155,7 +155,7 @@ var (
 	costWalkFloor = [MaxDistance + 1]int{0, 4_000, 22_000, 31_000}
 	costWalkHead2 = [MaxDistance + 1]int{0, 0, 110_000, 450_000}
 	costWalkFall  = [MaxDistance + 1]int{1, 1, 2, 3}
-	costCheck     = [MaxDistance + 1]int{0, 18, 24, 40}
+	costCheck     = [MaxDistance + 1]int{0, 38, 31, 58}
 	costPlainWalk = [MaxDistance + 1]int{0, 40_000, 300_000, 1_800_000}
 )
 
