@@ -73,7 +73,9 @@
 // prefix lookups. A search first takes the exact-prefix matches by binary search; if
 // they fill the limit nothing else can rank before them. Otherwise it walks the tree
 // with distance 0, 1, ... up to d and stops at the first distance whose matches fill
-// the limit, since farther ones rank after them. The walk runs the banded edit-distance
+// the limit, since farther ones rank after them; a query of 11 runes or more whose
+// distance 0 does not fill it goes straight to d = 3, since 1 and 2 almost never do
+// (every walk finds exact distances, so this changes only the time). The walk runs the banded edit-distance
 // table down the tree for all live paths, level by level, collects a whole subtree once
 // no longer prefix can improve the distance, and drops a path once its row minimum
 // exceeds d or cheap look-ahead tests (rune classes and rune pairs below the node, the
@@ -88,10 +90,14 @@
 // and a path that has spent it can only go on with the rune q1 needs next, which is
 // looked up among the children); the matches that spend more on q1 hold one of b+1
 // disjoint pieces of q2 intact at most d runes from its place in the query, and a
-// positional trigram index of the first 16 runes of every suffix lists them, to be
-// checked with Myers' bit-parallel edit distance. Both report exact distances, so the
-// result is the plain walk's; a cost estimate from the trigram list lengths picks the
-// split point, the pieces, or the plain walk.
+// positional trigram index of the first 16 runes of every suffix lists them. A second
+// trigram of the piece filters the list (both lists are sorted, and galloping merges
+// them); the rest are checked with Myers' bit-parallel edit distance, first against a
+// head kept per suffix in one cache line (its first 31 runes as bytes: ASCII as itself,
+// other runes hashed above 127), which can only underestimate the distance, and is
+// exact when the head is ASCII; the others are checked on their runes. Both cases
+// report exact distances, so the result is the plain walk's; a cost estimate from the
+// trigram list lengths picks the split point, the pieces, or the plain walk.
 //
 // Pool searches that do not ask for available locations only keep their match sets
 // (nodes, distances, exactness, name ranks) per snapshot in a bounded cache: users
