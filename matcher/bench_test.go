@@ -214,8 +214,25 @@ func randomID(r *rand.Rand) uuid.UUID {
 	return id
 }
 
-// millionProviders builds the shared pool: most providers offer ModePublic and their
-// own network, some also ModePublicStream, some only their network.
+// bigProvider returns the i-th provider of the shared pool at loc: most providers offer
+// ModePublic and their own network, some also ModePublicStream, some only their network.
+// Its network and modes depend on i alone, so that setting it again elsewhere is a move
+// and nothing else.
+func bigProvider(i int, loc uuid.UUID) Provider {
+	id := bigIDs[i]
+	net := id
+	net[0] ^= 0xff
+	modes := Modes(ModePublic, ModeNetwork)
+	switch i % 10 {
+	case 0:
+		modes = Modes(ModePublic, ModePublicStream, ModeNetwork)
+	case 1:
+		modes = Modes(ModeNetwork)
+	}
+	return Provider{ClientID: id, NetworkID: net, Modes: modes, LocationID: loc}
+}
+
+// millionProviders builds the shared pool of bigProvider.
 func millionProviders(b *testing.B) *Pool {
 	c := worldCatalog(b)
 	bigOnce.Do(func() {
@@ -232,15 +249,8 @@ func millionProviders(b *testing.B) *Pool {
 		bigIDs = make([]uuid.UUID, 1_000_000)
 		for i := range bigIDs {
 			bigIDs[i] = randomID(r)
-			modes := Modes(ModePublic, ModeNetwork)
-			switch i % 10 {
-			case 0:
-				modes = Modes(ModePublic, ModePublicStream, ModeNetwork)
-			case 1:
-				modes = Modes(ModeNetwork)
-			}
-			pr := Provider{ClientID: bigIDs[i], NetworkID: randomID(r), Modes: modes,
-				LocationID: cityIDs[r.IntN(len(cityIDs))], Weight: 0.5 + r.Float64()/2}
+			pr := bigProvider(i, cityIDs[r.IntN(len(cityIDs))])
+			pr.Weight = 0.5 + r.Float64()/2
 			if err := p.Set(pr); err != nil {
 				b.Fatal(err)
 			}
@@ -327,9 +337,7 @@ func BenchmarkPoolUpdate(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			id := bigIDs[i%len(bigIDs)]
-			p.Set(Provider{ClientID: id, NetworkID: id, LocationID: cityIDs[r.IntN(len(cityIDs))],
-				Modes: Modes(ModePublic, ModeNetwork)})
+			p.Set(bigProvider(i%len(bigIDs), cityIDs[r.IntN(len(cityIDs))]))
 			i++
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
@@ -350,12 +358,11 @@ func BenchmarkPoolUpdate(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			id := bigIDs[i/2%len(bigIDs)] // removed, then back somewhere else
+			k := i / 2 % len(bigIDs) // removed, then back somewhere else
 			if i%2 == 0 {
-				p.Remove(id)
+				p.Remove(bigIDs[k])
 			} else {
-				p.Set(Provider{ClientID: id, NetworkID: id, Modes: Modes(ModePublic, ModeNetwork),
-					LocationID: cityIDs[r.IntN(len(cityIDs))]})
+				p.Set(bigProvider(k, cityIDs[r.IntN(len(cityIDs))]))
 			}
 			i++
 		}
@@ -398,9 +405,7 @@ func sampleParallel(b *testing.B, p *Pool, reqs []SampleRequest, rate int, batch
 			// a processor when the samplers hold them all.
 			var prs []Provider
 			for due := int(time.Since(start).Seconds() * float64(rate)); updates < due; updates++ {
-				id := bigIDs[r.IntN(len(bigIDs))]
-				pr := Provider{ClientID: id, NetworkID: id, Modes: Modes(ModePublic, ModeNetwork),
-					LocationID: cityIDs[r.IntN(len(cityIDs))]}
+				pr := bigProvider(r.IntN(len(bigIDs)), cityIDs[r.IntN(len(cityIDs))])
 				if batch {
 					prs = append(prs, pr)
 				} else if err := p.Set(pr); err != nil {

@@ -65,6 +65,8 @@ type Pool struct {
 	nodes atomic.Pointer[[]nodeState]
 	// occupied lists the nodes with at least one public provider, in no order.
 	occupied []int32
+	// touched keeps the sum of what rebucket reads only to bring it into the cache.
+	touched int32
 }
 
 // nodeState is what the pool keeps per location, in one cache line. b[lane] lists the
@@ -408,8 +410,11 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 	}
 
 	// Loads: the last member of every bucket left, and the states of the nodes joined.
-	// The latter are read only to bring them into the cache now, together with the
-	// others, rather than one by one in the counters' atomic adds.
+	// Everything else the stores below write is read here too, only to bring it into
+	// the cache now, together with the rest: the provider's places in the buckets it
+	// leaves, the ends of the buckets it joins and the records of the members that fill
+	// its places. Otherwise the counters' atomic adds, and the unlock after them, would
+	// wait for those misses one after another.
 	var out struct {
 		n    int
 		v    [maxBuckets]int32
@@ -417,18 +422,31 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 		at   [maxBuckets]int32
 		last [maxBuckets]member
 	}
+	var touch int32
 	is, ls, n := r.buckets()
 	for k := range n {
 		v, l := r.chain[is[k]], ls[k]
 		b := nodes[v].b[l]
-		out.v[k], out.l[k], out.at[k], out.last[k] = v, l, r.pos[l][is[k]], b[len(b)-1]
+		at := r.pos[l][is[k]]
+		out.v[k], out.l[k], out.at[k], out.last[k] = v, l, at, b[len(b)-1]
+		touch += b[at].slot
 	}
 	out.n = n
 	if lanes != 0 {
 		for _, v := range chain {
-			nodes[v].n[0].Load()
+			ns := &nodes[v]
+			touch += ns.n[0].Load()
+			for l := range uint8(2) {
+				if b := ns.b[l]; lanes&(1<<l) != 0 && len(b) > 0 {
+					touch += b[len(b)-1].slot
+				}
+			}
 		}
 	}
+	for k := range n {
+		touch += int32(p.recs.at(out.last[k].slot).nchain)
+	}
+	p.touched = touch
 
 	// Counters, on cache lines now loaded.
 	p.count(nodes, r.chain[:r.nchain], r.lanes, -1)
