@@ -75,13 +75,14 @@
 // with distance 0, 1, ... up to d and stops at the first distance whose matches fill
 // the limit, since farther ones rank after them; a query of 11 runes or more whose
 // distance 0 does not fill it goes straight to d = 3, since 1 and 2 almost never do
-// (every walk finds exact distances, so this changes only the time). The walk runs the banded edit-distance
-// table down the tree for all live paths, level by level, collects a whole subtree once
-// no longer prefix can improve the distance, and drops a path once its row minimum
-// exceeds d or cheap look-ahead tests (rune classes and rune pairs below the node, the
-// runes that can follow) show that it cannot match. When d reaches the query's length,
-// every node matches; the nodes not found nearer are then exactly at that distance and
-// are ranked from the provider counts and the name order without a walk.
+// (every walk finds exact distances, so this changes only the time). The walk runs the
+// banded edit-distance table down the tree for all live paths, level by level, collects
+// a whole subtree once no longer prefix can improve the distance, and drops a path once
+// its row minimum exceeds d or cheap look-ahead tests (rune classes and rune pairs below
+// the node, the runes that can follow) show that it cannot match. When d reaches the
+// query's length, every node matches; the nodes not found nearer are then exactly at
+// that distance and are ranked from the provider counts and the name order without a
+// walk.
 //
 // With a budget of d >= 1, the banded table alone lets almost every short path live:
 // any three runes are within three edits of anything. So a query q = q1 q2 is split
