@@ -173,16 +173,16 @@
 // and M (at most 3) the largest number of them a provider can be in. The excluded ids go
 // into an open-addressing set in O(len(exclude)), and every pick joins them.
 //
-// When T exceeds 4/3·M·(count + len(exclude)) + 32, it draws uniform positions in their
+// When T exceeds 8/7·M·(count + len(exclude)) + 14, it draws uniform positions in their
 // concatenation and accepts the provider found there with probability 1/(its number of
 // appearances) × weight/(largest weight), skipping excluded and already picked ones.
 // Each draw thus yields every remaining provider with the same probability (scaled by
 // weight), which makes each pick uniform (weighted) among those not yet picked or
-// excluded. At least a quarter of the distinct candidates are eligible, so a pick takes
-// at most 4·M draws in expectation with equal weights (4·M·wmax/wmin otherwise, at most
+// excluded. At least an eighth of the distinct candidates are eligible, so a pick takes
+// at most 8·M draws in expectation with equal weights (8·M·wmax/wmin otherwise, at most
 // 64 times more); drawing a position costs O(log k). Draws are independent, so they are
 // made in batches whose members are read together, letting their cache misses overlap.
-// Otherwise, or if draws exceed eight times their expected number, it lists the
+// Otherwise, or if draws exceed four times their expected number, it lists the
 // remaining candidates once (O(T), which the threshold bounds by O(count +
 // len(exclude))) and picks among them by a partial Fisher-Yates shuffle, or for unequal
 // weights by successive weighted picks from a Fenwick tree of their weights, O(log T)

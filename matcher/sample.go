@@ -69,14 +69,16 @@ func (p *Pool) AppendSample(dst []uuid.UUID, r SampleRequest) []uuid.UUID {
 	dst = slices.Grow(dst, want)
 	out := dst[len(dst):] // picks go here, within the room just made
 	// A provider appears at most mmax times among the candidates, so they number at
-	// least total/mmax distinct. Draws with rejection pay off while that is at least 4/3
-	// of the exclusions and picks, which leaves a quarter of them eligible: a draw costs
-	// a cache miss of its own, while listing reads every candidate.
+	// least total/mmax distinct. Draws with rejection pay off while that is at least 8/7
+	// of the exclusions and picks, which leaves an eighth of them eligible: a draw costs
+	// a cache miss of its own, while listing reads and hashes every candidate. (At 4/3,
+	// a region of 150-180 providers with 100 exclusions was listed, and made most of
+	// BenchmarkSample's slowest percent.)
 	mmax := bits.OnesCount8(sm.sel)
 	if len(sm.list) > 0 {
 		mmax++
 	}
-	if 3*sm.total > 4*mmax*(want+len(r.Exclude))+96 {
+	if 7*sm.total > 8*mmax*(want+len(r.Exclude))+96 {
 		out = sm.reject(p, out, want, mmax)
 	}
 	if len(out) < want {
@@ -334,9 +336,9 @@ func (p *Pool) levelRange() (lo, hi int) {
 // batch's members loaded together: at a million providers each is a cache miss, and
 // the misses of a batch overlap instead of following one another.
 func (sm *sampler) reject(p *Pool, out []uuid.UUID, want, mmax int) []uuid.UUID {
-	// At least a quarter of the distinct candidates are eligible (Sample's threshold
-	// ensures it), so a draw picks with probability at least lo/(4·mmax·top): the
-	// budget is eight times the expected draws.
+	// At least an eighth of the distinct candidates are eligible (Sample's threshold
+	// ensures it), so a draw picks with probability at least lo/(8·mmax·top): the
+	// budget is four times the expected draws.
 	lo, top := p.levelRange()
 	budget := 1024 + 32*mmax*want*top/lo
 	var at [drawBatch]*member

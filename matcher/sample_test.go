@@ -219,6 +219,9 @@ func TestSampleIsUniform(t *testing.T) {
 		{"overlapping specs and lanes", f.overlapping(), homeFilter, 1, 0},
 		{"several per call", f.overlapping(), homeFilter, 5, 30},
 		{"mostly excluded", []Spec{{LocationID: f.country.ID}}, Filter{}, 3, -25},
+		// As many exclusions as still leave drawing with rejection: an eighth to a
+		// quarter of the candidates eligible at the last pick.
+		{"most excluded, still drawn", []Spec{{LocationID: f.country.ID}}, Filter{}, 3, 1},
 	}
 	draws := 40000
 	if raceEnabled {
@@ -229,6 +232,12 @@ func TestSampleIsUniform(t *testing.T) {
 			eligible := f.visible(tt.specs, tt.filter)
 			var excl []uuid.UUID
 			switch {
+			case tt.exclude == 1: // the most that Sample's threshold still draws from
+				n := (7*len(eligible)-96)/8 - tt.count - 1
+				if n < len(eligible)*3/4 {
+					t.Fatalf("%d eligible are too few for this case", len(eligible))
+				}
+				excl = eligible[:n]
 			case tt.exclude > 0:
 				excl = eligible[:tt.exclude]
 			case tt.exclude < 0: // leave only -exclude candidates, to use enumeration
