@@ -115,7 +115,10 @@ func openSQLite(ctx context.Context, path string, log *slog.Logger) (*Store, err
 	ro.SetMaxOpenConns(4)
 	s := &Store{dialect: sqliteDialect, rw: rw, ro: ro, log: log}
 	// The first statement creates the file and switches it to WAL before readers open it.
-	if err := rw.PingContext(ctx); err != nil {
+	// Processes that open a new file at once can meet SQLITE_BUSY there, which SQLite
+	// reports without waiting out the busy timeout (a lock upgrade that could deadlock),
+	// so the connection is retried.
+	if _, err := withRetries(ctx, func() error { return rw.PingContext(ctx) }); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

@@ -43,21 +43,28 @@ func (s *Store) retryTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.dialect.name == "postgres" {
 		opts.Isolation = sql.LevelSerializable
 	}
+	attempts, err := withRetries(ctx, func() error { return s.runOnce(ctx, opts, fn) })
+	if err != nil && retryable(err) {
+		return fmt.Errorf("transaction gave up after %d attempts: %w", attempts, err)
+	}
+	return err
+}
+
+// withRetries runs fn until it succeeds, fails with an error that retryable rejects, or
+// has run maxAttempts times, and returns the runs made and the last error. Between runs
+// it waits a doubling interval with jitter, which spreads out callers that conflicted
+// with each other.
+func withRetries(ctx context.Context, fn func() error) (int, error) {
 	backoff := 2 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.runOnce(ctx, opts, fn)
+		err := fn()
 		if err == nil || !retryable(err) || attempt == maxAttempts {
-			if err != nil && retryable(err) {
-				return fmt.Errorf("transaction gave up after %d attempts: %w", attempt, err)
-			}
-			return err
+			return attempt, err
 		}
-		// Jitter spreads out transactions that conflicted with each other.
-		wait := backoff/2 + rand.N(backoff)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+			return attempt, ctx.Err()
+		case <-time.After(backoff/2 + rand.N(backoff)):
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
 	}
