@@ -144,17 +144,23 @@ type splitPlan struct {
 	n      int // pieces used
 }
 
-// Costs of the parts of a search in nanoseconds by distance, medians from timing the
-// parts for 1,000 queries of the benchmark's mix on the world catalog on the project's
-// 2-core machine: case A's walk costs a floor plus a part that falls about fall-fold
-// with each rune of q1 from h = 2; a candidate costs a check, mostly a wait for its head
-// (the estimate leaves out the share a filter trigram removes, which it cannot know:
-// guessing it made worse choices); and the plain walk is what a split must beat. They
-// steer only the speed: every choice finds the same matches.
+// Costs of the parts of a search in nanoseconds by distance. costWalk[d][h-2] is case
+// A's walk at split point h (its last value for any larger h): the medians over the
+// queries of the benchmark's mix at distance d, half of 4,000, timed at every feasible
+// split point on the world catalog on the project's 2-core machine (2026-12-03), as the
+// whole split search less case B alone. The walk's cost falls steeply with h while q1
+// is short, since a prefix within a edits of two or three runes leaves much of the
+// tree alive. A candidate costs a check, mostly a wait for its head (the estimate
+// leaves out the share a filter trigram removes, which it cannot know: guessing it made
+// worse choices); and the plain walk is what a split must beat. They steer only the
+// speed: every choice finds the same matches.
 var (
-	costWalkFloor = [MaxDistance + 1]int{0, 4_000, 22_000, 31_000}
-	costWalkHead2 = [MaxDistance + 1]int{0, 0, 110_000, 450_000}
-	costWalkFall  = [MaxDistance + 1]int{1, 1, 2, 3}
+	costWalk = [MaxDistance + 1][5]int{
+		{},
+		{4_000, 4_000, 4_000, 4_000, 4_000},
+		{197_000, 83_000, 42_000, 34_000, 29_000},
+		{714_000, 192_000, 73_000, 51_000, 49_000},
+	}
 	costCheck     = [MaxDistance + 1]int{0, 38, 31, 58}
 	costPlainWalk = [MaxDistance + 1]int{0, 40_000, 300_000, 1_800_000}
 )
@@ -176,10 +182,9 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 		}
 	}
 	best, bestCost := splitPlan{}, costPlainWalk[d]
-	floor, fall := costWalkFloor[d], costWalkFall[d]
-	walk := floor + costWalkHead2[d]
 	for h := 2; h+3*(b+1) <= m; h++ {
 		pl := splitPlan{h: h, a: a, n: b + 1}
+		walk := costWalk[d][min(h-2, len(costWalk[d])-1)]
 		cost := walk
 		if b == 0 {
 			p, c := choosePiece(sizes[:m], h, m, costCheck[d])
@@ -198,7 +203,6 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 		if cost >= walk && cost < bestCost {
 			best, bestCost = pl, cost
 		}
-		walk = floor + (walk-floor)/fall
 	}
 	return best, best.n > 0
 }
