@@ -1,6 +1,9 @@
 package matcher
 
-import "slices"
+import (
+	"math/bits"
+	"slices"
+)
 
 // A search with d >= 1 splits the query q = q1 q2 at h. An alignment of q with a prefix p
 // = p1 p2 of an entry within d edits spends e1 on q1 and e2 on q2 with e1 + e2 <= d, so
@@ -400,17 +403,56 @@ func (w *walker) prefixDistance(text []rune) int32 {
 }
 
 // headDistance is prefixDistance over a head's bytes (see headByte), without the
-// limit: at most the distance over the runes they stand for.
+// limit: at most the distance over the runes they stand for, or inf when that is
+// known to exceed d.
+//
+// A long query stops after headCut bytes when it can no longer come within d: every
+// alignment with a longer prefix crosses the current column at some row, and distances
+// never fall along an alignment, so the column's least value bounds all that follow.
+// Rows more than d from the column's index hold more than d, so only the band between
+// is read. Most candidates of a long query share only its later words with the query
+// ("... United States"), and differ within its first runes.
 func (w *walker) headDistance(text []byte) int32 {
 	pv, mv, last := ^uint64(0), uint64(0), uint8(w.m-1)
 	score, best := w.m, w.m
+	rest := text[:0]
+	if w.m >= longQuery && len(text) > headCut+2 {
+		text, rest = text[:headCut], text[headCut:]
+	}
 	for _, c := range text {
 		var delta int32
 		pv, mv, delta = myersStep(pv, mv, w.sc.bytes[c], last)
 		score += delta
 		best = min(best, score)
 	}
+	if len(rest) == 0 {
+		return best
+	}
+	if best > w.d && w.bandMin(pv, mv, headCut) > w.d {
+		return w.inf
+	}
+	for _, c := range rest {
+		var delta int32
+		pv, mv, delta = myersStep(pv, mv, w.sc.bytes[c], last)
+		score += delta
+		best = min(best, score)
+	}
 	return best
+}
+
+// headCut is where headDistance first asks whether a long query can still match.
+const headCut = 8
+
+// bandMin returns the least distance between a query prefix of j-d to j+d runes and
+// the j text runes read so far, from the vertical deltas pv and mv of column j.
+func (w *walker) bandMin(pv, mv uint64, j int32) int32 {
+	least := w.inf
+	for i := max(0, j-w.d); i <= min(w.m, j+w.d); i++ {
+		below := uint64(1)<<i - 1 // rows 1..i (all 64 when i is 64: the shift gives 0)
+		v := j + int32(bits.OnesCount64(pv&below)) - int32(bits.OnesCount64(mv&below))
+		least = min(least, v)
+	}
+	return least
 }
 
 // myersStep advances Myers' algorithm by one text rune, given as the query positions

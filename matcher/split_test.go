@@ -46,6 +46,46 @@ func TestPrefixDistance(t *testing.T) {
 	}
 }
 
+// Over ASCII heads, which stand for themselves, the head distance is the definition
+// too, also for long queries that stop early once they cannot match.
+func TestHeadDistance(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	alphabet := "abcab de"
+	randText := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return b
+	}
+	sc := getScratch(1)
+	defer scratchPool.Put(sc)
+	for range 20000 {
+		q := []rune(string(randText(1 + r.IntN(30))))
+		text := randText(r.IntN(len(q) + 6))
+		if r.IntN(2) == 0 { // a near copy, so that small distances occur
+			text = append([]byte(string(q[:r.IntN(len(q)+1)])), randText(r.IntN(4))...)
+			for range r.IntN(4) {
+				if len(text) > 0 {
+					text[r.IntN(len(text))] = alphabet[r.IntN(len(alphabet))]
+				}
+			}
+		}
+		text = text[:min(len(text), headSize-1)]
+		d := r.IntN(MaxDistance + 1)
+		sc.setQuery(q)
+		w := walker{sc: sc, q: q, m: int32(len(q)), d: int32(d), inf: int32(d + 1)}
+		want := len(q)
+		for l := 0; l <= len(text); l++ {
+			want = min(want, levenshtein.ComputeDistance(string(q), string(text[:l])))
+		}
+		got := int(w.headDistance(text))
+		if got != want && (got <= d || want <= d) {
+			t.Fatalf("q %q text %q d %d: got %d, want %d", string(q), text, d, got, want)
+		}
+	}
+}
+
 // The positional index lists exactly the entries that have a trigram at a position.
 func TestPosIndexWindow(t *testing.T) {
 	g := sampleCatalog(t, 400).snap.Load().main
