@@ -9,18 +9,21 @@ import (
 	"github.com/agnivade/levenshtein"
 )
 
+// randRunes returns n runes drawn from alphabet by r.
+func randRunes(r *rand.Rand, alphabet []rune, n int) []rune {
+	rs := make([]rune, n)
+	for i := range rs {
+		rs[i] = alphabet[r.IntN(len(alphabet))]
+	}
+	return rs
+}
+
 // The bit-parallel distance agrees with the definition: the least Levenshtein distance
 // between the query and a prefix of the text, or inf above d.
 func TestPrefixDistance(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	alphabet := []rune("abcab éø東")
-	randText := func(n int) []rune {
-		rs := make([]rune, n)
-		for i := range rs {
-			rs[i] = alphabet[r.IntN(len(alphabet))]
-		}
-		return rs
-	}
+	randText := func(n int) []rune { return randRunes(r, alphabet, n) }
 	sc := getScratch(1)
 	defer scratchPool.Put(sc)
 	for range 20000 {
@@ -51,13 +54,7 @@ func TestPrefixDistance(t *testing.T) {
 func TestHeadDistance(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	alphabet := "abcab de"
-	randText := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = alphabet[r.IntN(len(alphabet))]
-		}
-		return b
-	}
+	randText := func(n int) []byte { return []byte(string(randRunes(r, []rune(alphabet), n))) }
 	sc := getScratch(1)
 	defer scratchPool.Put(sc)
 	for range 20000 {
