@@ -436,7 +436,7 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 		for _, v := range chain {
 			ns := &nodes[v]
 			touch += ns.n[0].Load()
-			for l := range uint8(2) {
+			for l := range uint8(len(ns.b)) {
 				if b := ns.b[l]; lanes&(1<<l) != 0 && len(b) > 0 {
 					touch += b[len(b)-1].slot
 				}
