@@ -96,7 +96,8 @@
 // them); the rest are checked with Myers' bit-parallel edit distance, first against a
 // head kept per suffix in one cache line (its first 31 runes as bytes: ASCII as itself,
 // other runes hashed above 127), which can only underestimate the distance, and is
-// exact when the head is ASCII; the others are checked on their runes. Both cases
+// exact when the head is ASCII (a long query's check stops after five runes when the
+// table's band there already exceeds d); the others are checked on their runes. Both cases
 // report exact distances, so the result is the plain walk's; a cost estimate from the
 // trigram list lengths picks the split point, the pieces, or the plain walk.
 //
