@@ -72,8 +72,8 @@ func (p *Pool) AppendSample(dst []uuid.UUID, r SampleRequest) []uuid.UUID {
 	// least total/mmax distinct. Draws with rejection pay off while that is at least 8/7
 	// of the exclusions and picks, which leaves an eighth of them eligible: a draw costs
 	// a cache miss of its own, while listing reads and hashes every candidate. (At 4/3,
-	// a region of 150-180 providers with 100 exclusions was listed, and made most of
-	// BenchmarkSample's slowest percent.)
+	// a country or region of 150-180 providers with 100 exclusions was listed, and such
+	// samples made most of BenchmarkSample's slowest percent.)
 	mmax := bits.OnesCount8(sm.sel)
 	if len(sm.list) > 0 {
 		mmax++
