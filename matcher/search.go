@@ -385,6 +385,11 @@ func (a *cand) less(b *cand) bool {
 
 // top orders the touched nodes and returns the best limit of them.
 func (s *snapshot) top(sc *scratch, q Query, cnt *counter, limit int, exact uint32) Results {
+	if len(sc.touched) >= hugeMatch {
+		if r, ok := s.topHuge(sc, q, cnt, limit, exact); ok {
+			return r
+		}
+	}
 	h := sc.heap[:0]
 	for _, o := range sc.touched {
 		h = offer(h, q, cnt, limit, matchOf(s, sc, o, exact))
@@ -401,6 +406,60 @@ func (s *snapshot) topOf(sc *scratch, q Query, cnt *counter, limit int, ms *matc
 	}
 	sc.heap = h
 	return s.results(h, q.KeysOnly)
+}
+
+// hugeMatch is the number of touched nodes from which top tries topHuge: a short query
+// with a typo can match half the catalog ("ʻE" at distance 1 matches 92,000 nodes), and
+// ranking each of them took as long as finding them.
+var hugeMatch = 4096 // a variable so that tests can lower it
+
+// topHuge is top for many touched nodes, from a few of them: every node nearer than the
+// farthest distance found, every node at that distance that the counter lists as one
+// that can have providers, and the first limit of the others in name order. The others
+// have no provider, and no node beyond distance 0 is an exact match, so they rank among
+// themselves by name alone, and no other one can enter the best limit. It reports false
+// when the counter lists too many nodes for this to pay, or every node is at distance 0.
+func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
+	exact uint32) (Results, bool) {
+	listed := cnt.candidates()
+	if len(listed) > len(sc.touched)/4 {
+		return Results{}, false
+	}
+	var far uint8
+	for _, o := range sc.touched {
+		far = max(far, sc.dist[o])
+	}
+	if far == 0 {
+		return Results{}, false
+	}
+	h := sc.heap[:0]
+	for _, o := range sc.touched {
+		if sc.dist[o] < far {
+			h = offer(h, q, cnt, limit, matchOf(s, sc, o, exact))
+		}
+	}
+	slices.Sort(listed)
+	listed = slices.Compact(listed) // a node can be listed twice
+	at := func(n int32) bool {
+		return int(n) < len(s.nodes) && sc.seen[n] == sc.epoch && sc.dist[n] == far
+	}
+	for _, n := range listed {
+		if at(n) {
+			h = offer(h, q, cnt, limit, matchOf(s, sc, n, exact))
+		}
+	}
+	if !q.OnlyAvailable {
+		added := 0
+		s.inNameOrder(func(n int32) bool {
+			if _, isListed := slices.BinarySearch(listed, n); at(n) && !isListed {
+				h = offer(h, q, cnt, limit, matchOf(s, sc, n, exact))
+				added++
+			}
+			return added < limit
+		})
+	}
+	sc.heap = h
+	return s.results(h, q.KeysOnly), true
 }
 
 // matchOf returns what ranking needs of touched node o, apart from its count.

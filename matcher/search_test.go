@@ -314,6 +314,47 @@ func TestSearchRanksByDefinition(t *testing.T) {
 	}
 }
 
+// Large match sets are ranked from a few of their nodes (topHuge); with the threshold
+// lowered so that short queries reach it, searches still rank by the definition, for
+// pools (first searches, which are not served from the match-set cache) and catalogs.
+func TestSearchRanksHugeMatchSets(t *testing.T) {
+	defer func(v int) { hugeMatch = v }(hugeMatch)
+	hugeMatch = 64
+	c, p, all := sampleWorld(t, 120, 60, 4)
+	r := rand.New(rand.NewPCG(10, 10))
+	letters := []rune("abeilnorstuʻé")
+	nets := []uuid.UUID{uuid.Nil, all[0].NetworkID}
+	huge := 0
+	for range 300 {
+		text := make([]rune, 1+r.IntN(3))
+		for i := range text {
+			text[i] = letters[r.IntN(len(letters))]
+		}
+		q := Query{Text: string(text), EnableMaxDistanceFraction: r.IntN(2) == 0,
+			MaxDistanceFraction: []float64{0.3, 0.5, 1}[r.IntN(3)],
+			Limit:               []int{0, 1, 5, 40}[r.IntN(4)],
+			OnlyAvailable:       r.IntN(4) == 0,
+			Filter:              Filter{NetworkID: nets[r.IntN(len(nets))]}}
+		want := bruteSearch(c, all, q)
+		if got := resultLines(p.Search(q), want); !slices.Equal(got, want) {
+			t.Fatalf("pool, query %+v:\n got %v\nwant %v", q, got, want)
+		}
+		if q.OnlyAvailable {
+			continue
+		}
+		want = bruteSearch(c, nil, q)
+		if got := resultLines(c.Search(q), want); !slices.Equal(got, want) {
+			t.Fatalf("catalog, query %+v:\n got %v\nwant %v", q, got, want)
+		}
+		if len(c.snap.Load().matches([]rune(Normalize(q.Text)), q.AllowedDistance())) >= 4*hugeMatch {
+			huge++
+		}
+	}
+	if huge < 50 {
+		t.Fatalf("only %d queries matched %d nodes or more", huge, 4*hugeMatch)
+	}
+}
+
 // A search with KeysOnly ranks exactly as one without, and each key finds the location
 // the full search returned (through Catalog.LocationAt), for pool and catalog alike.
 func TestSearchKeysOnly(t *testing.T) {
