@@ -407,11 +407,10 @@ func (w *walker) prefixDistance(text []rune) int32 {
 // known to exceed d.
 //
 // A long query stops after headCut or headCut2 bytes when it can no longer come within
-// d (see longHeadDistance): every
-// alignment with a longer prefix crosses the current column at some row, and distances
-// never fall along an alignment, so the column's least value bounds all that follow.
-// Rows more than d from the column's index hold more than d, so only the band between
-// is read. Most candidates of a long query share only its later words with the query
+// d (see longHeadDistance): every alignment with a longer prefix crosses the current
+// column at some row, and distances never fall along an alignment, so the column's
+// least value bounds all that follow. Rows more than d from the column's index hold
+// more than d, so only the band between is read. Most candidates of a long query share only its later words with the query
 // ("... United States"), and differ within its first runes.
 func (w *walker) headDistance(text []byte) int32 {
 	if w.m >= longQuery && len(text) > headCut+2 {
