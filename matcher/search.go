@@ -413,12 +413,14 @@ func (s *snapshot) topOf(sc *scratch, q Query, cnt *counter, limit int, ms *matc
 // ranking each of them took as long as finding them.
 var hugeMatch = 4096 // a variable so that tests can lower it
 
-// topHuge is top for many touched nodes, from a few of them: every node nearer than the
-// farthest distance found, every node at that distance that the counter lists as one
-// that can have providers, and the first limit of the others in name order. The others
-// have no provider, and no node beyond distance 0 is an exact match, so they rank among
-// themselves by name alone, and no other one can enter the best limit. It reports false
-// when the counter lists too many nodes for this to pay, or every node is at distance 0.
+// topHuge is top for many touched nodes, from a few of them. The nodes rank by tier
+// (distance, then exact matches first), then provider count, then name. Every node of
+// the better tiers is ranked, and of the last tier those that the counter lists as
+// ones that can have providers and the first limit of the others in name order: the
+// others have no provider, so they rank among themselves by name alone, and no other
+// one can enter the best limit. The last tier is the farthest distance found; at
+// distance 0 it is the inexact matches. It reports false when the counter lists too
+// many nodes for this to pay, or every match is exact at distance 0.
 func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 	exact uint32) (Results, bool) {
 	listed := cnt.candidates()
@@ -426,22 +428,28 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 		return Results{}, false
 	}
 	var far uint8
+	allExact := true
 	for _, o := range sc.touched {
 		far = max(far, sc.dist[o])
+		allExact = allExact && sc.exact[o] == exact
 	}
-	if far == 0 {
+	if far == 0 && allExact {
+		// The exact matches of a short prefix lie late in name order as often as
+		// early: looking for the first of them there can cost more than ranking all.
 		return Results{}, false
 	}
+	lastExact := false // beyond distance 0 no match is exact
+	last := func(n int32) bool { return sc.dist[n] == far && (sc.exact[n] == exact) == lastExact }
 	h := sc.heap[:0]
 	for _, o := range sc.touched {
-		if sc.dist[o] < far {
+		if !last(o) {
 			h = offer(h, q, cnt, limit, matchOf(s, sc, o, exact))
 		}
 	}
 	slices.Sort(listed)
 	listed = slices.Compact(listed) // a node can be listed twice
 	at := func(n int32) bool {
-		return int(n) < len(s.nodes) && sc.seen[n] == sc.epoch && sc.dist[n] == far
+		return int(n) < len(s.nodes) && sc.seen[n] == sc.epoch && last(n)
 	}
 	for _, n := range listed {
 		if at(n) {
