@@ -468,19 +468,39 @@ const headCut = 5
 const headCut2 = 8
 
 // bandMin returns the least distance between a query prefix of j-d to j+d runes and
-// the j text runes read so far, from the vertical deltas pv and mv of column j.
+// the j text runes read so far, from the vertical deltas pv and mv of column j, or inf
+// when it exceeds d.
 func (w *walker) bandMin(pv, mv uint64, j int32) int32 {
-	// Row i holds j plus the +1s less the -1s of rows 1..i, bit i-1 of pv and mv.
+	// Row i holds j plus the +1s less the -1s of rows 1..i, bit i-1 of pv and mv: the
+	// band's first row from the bits below it, and the least of the rest from the
+	// table of the bits between.
 	lo, hi := uint(max(0, j-w.d)), uint(min(w.m, j+w.d))
+	if hi < lo {
+		return w.inf
+	}
 	below := uint64(1)<<lo - 1 // all 64 when lo is 64: the shift gives 0
 	v := j + int32(bits.OnesCount64(pv&below)) - int32(bits.OnesCount64(mv&below))
-	least := v
-	for i := lo; i < hi; i++ {
-		v += int32(pv>>i&1) - int32(mv>>i&1)
-		least = min(least, v)
-	}
-	return least
+	span := uint64(1)<<(hi-lo) - 1
+	return min(w.inf, v+int32(bandLeast[(pv>>lo&span)|(mv>>lo&span)<<bandSteps]))
 }
+
+// bandSteps is the most rows after a band's first: 2 * MaxDistance.
+const bandSteps = 2 * MaxDistance
+
+// bandLeast[p | m<<bandSteps] is the least running sum, from 0, of the steps +p_k-m_k
+// for the bits k = 0, 1, ... of p and m: how far below its first row a band reaches.
+var bandLeast = func() (t [1 << (2 * bandSteps)]int8) {
+	for i := range t {
+		p, m := i&(1<<bandSteps-1), i>>bandSteps
+		sum, least := 0, 0
+		for k := range bandSteps {
+			sum += p>>k&1 - m>>k&1
+			least = min(least, sum)
+		}
+		t[i] = int8(least)
+	}
+	return t
+}()
 
 // myersStep advances Myers' algorithm by one text rune, given as the query positions
 // eq that hold it: pv and mv are the vertical deltas of the current column as bit

@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"maps"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -213,6 +214,27 @@ func TestGallop(t *testing.T) {
 		want, _ := slices.BinarySearch(s, x)
 		if got := gallop(s, x); got != want {
 			t.Fatalf("gallop(%v, %d) = %d, want %d", s, x, got, want)
+		}
+	}
+}
+
+// bandMin, which reads the band's later rows from a table, agrees with reading every
+// row of the band.
+func TestBandMin(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 100000 {
+		pv := r.Uint64()
+		mv := r.Uint64() &^ pv // a row steps by +1, -1 or 0
+		m, d := int32(1+r.IntN(64)), int32(r.IntN(MaxDistance+1))
+		j := int32(r.IntN(int(m) + 2*MaxDistance + 2))
+		w := walker{m: m, d: d, inf: d + 1}
+		want := w.inf
+		for i := max(0, j-d); i <= min(m, j+d); i++ {
+			below := uint64(1)<<i - 1
+			want = min(want, j+int32(bits.OnesCount64(pv&below))-int32(bits.OnesCount64(mv&below)))
+		}
+		if got := w.bandMin(pv, mv, j); got != want {
+			t.Fatalf("pv %x mv %x m %d d %d j %d: got %d, want %d", pv, mv, m, d, j, got, want)
 		}
 	}
 }
