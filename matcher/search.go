@@ -106,9 +106,10 @@ func (c *Catalog) Search(q Query) Results {
 
 // scratch is the per-search working memory, reused through scratchPool.
 type scratch struct {
-	epoch   uint32
-	seen    []uint32 // epoch in which the node last matched
-	dist    []uint8  // its distance in that epoch
+	epoch uint32
+	// mark[n] is the epoch in which node n last matched, times 4, plus its distance
+	// then: one word, so that recording a match touches one cache line.
+	mark    []uint32
 	exact   []uint32 // epoch in which the node matched exactly
 	touched []int32  // nodes matched in the current epoch
 	level   []item   // the walk's frontier, and the one below it
@@ -170,9 +171,9 @@ func getScratch(n int) *scratch {
 	sc := scratchPool.Get().(*scratch)
 	// One search uses a few epochs; wrapping around before it starts keeps the exact
 	// marks of the search valid to its end.
-	if len(sc.seen) < n || sc.epoch > math.MaxUint32-64 {
+	if len(sc.mark) < n || sc.epoch > maxEpoch {
 		n += n / 4
-		sc.seen, sc.dist, sc.exact = make([]uint32, n), make([]uint8, n), make([]uint32, n)
+		sc.mark, sc.exact = make([]uint32, n), make([]uint32, n)
 		sc.epoch = 0
 	}
 	return sc
@@ -185,15 +186,33 @@ func (sc *scratch) next() uint32 {
 	return sc.epoch
 }
 
+// maxEpoch is the last epoch a search may start in: epochs fill the upper 30 bits of
+// scratch.mark, and one search uses a few. Distances fill the lower 2 bits; the
+// constant below fails to compile if MaxDistance outgrows them.
+const maxEpoch = 1<<30 - 64
+
+const _ = uint(3 - MaxDistance)
+
 // match records that node o matches at distance d in the current epoch.
 func (sc *scratch) match(o int32, d uint8) {
-	switch {
-	case sc.seen[o] != sc.epoch:
-		sc.seen[o], sc.dist[o] = sc.epoch, d
+	mark := sc.epoch<<2 | uint32(d)
+	switch old := sc.mark[o]; {
+	case old>>2 != sc.epoch:
+		sc.mark[o] = mark
 		sc.touched = append(sc.touched, o)
-	case d < sc.dist[o]:
-		sc.dist[o] = d
+	case mark < old: // the same epoch: a nearer match
+		sc.mark[o] = mark
 	}
+}
+
+// matched reports whether node o matched in the current epoch.
+func (sc *scratch) matched(o int32) bool {
+	return sc.mark[o]>>2 == sc.epoch
+}
+
+// dist returns the distance of node o, which matched in the current epoch.
+func (sc *scratch) dist(o int32) uint8 {
+	return uint8(sc.mark[o] & 3)
 }
 
 // search runs q; cnt supplies provider counts and may be nil.
@@ -284,7 +303,7 @@ const longQuery = 11
 // ranking every node at dist would.
 func (s *snapshot) fill(sc *scratch, q Query, cnt *counter, limit int, dist uint8) {
 	for _, n := range cnt.candidates() {
-		if int(n) < len(s.nodes) && sc.seen[n] != sc.epoch {
+		if int(n) < len(s.nodes) && !sc.matched(n) {
 			sc.match(n, dist)
 		}
 	}
@@ -293,7 +312,7 @@ func (s *snapshot) fill(sc *scratch, q Query, cnt *counter, limit int, dist uint
 	}
 	added := 0
 	s.inNameOrder(func(n int32) bool {
-		if sc.seen[n] != sc.epoch {
+		if !sc.matched(n) {
 			sc.match(n, dist)
 			added++
 		}
@@ -338,7 +357,7 @@ func (s *snapshot) list(sc *scratch, q Query, cnt *counter, limit int) Results {
 	exact := sc.next()
 	if q.OnlyAvailable {
 		for _, n := range cnt.candidates() {
-			if int(n) < len(s.nodes) && sc.seen[n] != sc.epoch {
+			if int(n) < len(s.nodes) && !sc.matched(n) {
 				sc.match(n, 0)
 				sc.exact[n] = exact
 			}
@@ -365,7 +384,7 @@ func (s *snapshot) matches(text []rune, d int) map[int32]int {
 	}
 	out := make(map[int32]int, len(sc.touched))
 	for _, o := range sc.touched {
-		out[o] = int(sc.dist[o])
+		out[o] = int(sc.dist(o))
 	}
 	return out
 }
@@ -430,7 +449,7 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 	var far uint8
 	allExact := true
 	for _, o := range sc.touched {
-		far = max(far, sc.dist[o])
+		far = max(far, sc.dist(o))
 		allExact = allExact && sc.exact[o] == exact
 	}
 	if far == 0 && allExact {
@@ -439,7 +458,7 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 		return Results{}, false
 	}
 	lastExact := false // beyond distance 0 no match is exact
-	last := func(n int32) bool { return sc.dist[n] == far && (sc.exact[n] == exact) == lastExact }
+	last := func(n int32) bool { return sc.dist(n) == far && (sc.exact[n] == exact) == lastExact }
 	h := sc.heap[:0]
 	for _, o := range sc.touched {
 		if !last(o) {
@@ -449,7 +468,7 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 	slices.Sort(listed)
 	listed = slices.Compact(listed) // a node can be listed twice
 	at := func(n int32) bool {
-		return int(n) < len(s.nodes) && sc.seen[n] == sc.epoch && last(n)
+		return int(n) < len(s.nodes) && sc.matched(n) && last(n)
 	}
 	for _, n := range listed {
 		if at(n) {
@@ -472,7 +491,7 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 
 // matchOf returns what ranking needs of touched node o, apart from its count.
 func matchOf(s *snapshot, sc *scratch, o int32, exact uint32) match {
-	return match{node: o, dist: sc.dist[o], exact: sc.exact[o] == exact, rank: s.rank(o)}
+	return match{node: o, dist: sc.dist(o), exact: sc.exact[o] == exact, rank: s.rank(o)}
 }
 
 // offer adds m to the max-heap h of the best limit candidates under q's filter and

@@ -165,7 +165,7 @@ func walkMatches(s *snapshot, q []rune, d int, pl *splitPlan) map[int32]int {
 	}
 	out := make(map[int32]int, len(sc.touched))
 	for _, o := range sc.touched {
-		out[o] = int(sc.dist[o])
+		out[o] = int(sc.dist(o))
 	}
 	return out
 }
