@@ -462,3 +462,45 @@ func BenchmarkPoolSearch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplitCandidates checks the candidates of case B of the split search (see
+// split.go) for the "City, Country" queries of the search benchmark's mix, which list
+// the most: their later words are shared by every city of the country. It reports the
+// time per listed candidate.
+func BenchmarkSplitCandidates(b *testing.B) {
+	c := worldCatalog(b)
+	s := c.snap.Load()
+	type planned struct {
+		q  []rune
+		pl splitPlan
+	}
+	var qs []planned
+	listed := 0
+	for _, q := range realisticQueries(s, 4000, 1) {
+		text := normalizeRunes(nil, q.Text)
+		if !strings.Contains(q.Text, ", ") || len(text) < longQuery {
+			continue
+		}
+		if pl, ok := s.main.plan(text, MaxDistance); ok {
+			qs = append(qs, planned{text, pl})
+			for _, p := range pl.pieces[:pl.n] {
+				k := [3]rune{text[p.list], text[p.list+1], text[p.list+2]}
+				listed += len(s.main.pos.window(k, p.list-MaxDistance, p.list+MaxDistance))
+			}
+		}
+	}
+	sc := getScratch(len(s.nodes))
+	defer scratchPool.Put(sc)
+	i := 0
+	for b.Loop() {
+		x := qs[i%len(qs)]
+		sc.next()
+		sc.setQuery(x.q)
+		w := walker{g: s.main, sc: sc, q: x.q, m: int32(len(x.q)), d: MaxDistance,
+			w: 2*MaxDistance + 1, inf: MaxDistance + 1}
+		w.candidates(x.pl)
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(float64(listed)/float64(len(qs))), "ns/listed")
+	b.ReportMetric(float64(len(qs)), "queries")
+}

@@ -457,8 +457,8 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 		// early: looking for the first of them there can cost more than ranking all.
 		return Results{}, false
 	}
-	lastExact := false // beyond distance 0 no match is exact
-	last := func(n int32) bool { return sc.dist(n) == far && (sc.exact[n] == exact) == lastExact }
+	// The last tier: the farthest distance, inexact (beyond distance 0 every match is).
+	last := func(n int32) bool { return sc.dist(n) == far && sc.exact[n] != exact }
 	h := sc.heap[:0]
 	for _, o := range sc.touched {
 		if !last(o) {
