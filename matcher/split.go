@@ -165,8 +165,9 @@ type splitPlan struct {
 // 450,000 lowered the six-rune queries' p97 from 866 to 734 µs (the best choice per
 // query gave 704), and no figure of the whole mix rose. costCheck[3] was 58: the
 // second check of headDistance and the band table made a long query's candidates about
-// a quarter cheaper (see headCut2), and 44 chose splits that lowered the distance-3
-// queries' p97 in the same way of timing, from 637 to 615 µs for the whole mix.
+// a quarter cheaper (see headCut2), and 44 chose splits that lowered the p97 of the
+// walks of the mix's queries at distances 2 and 3, timed the same way, from 637 to
+// 615 µs.
 var (
 	costWalk = [MaxDistance + 1][5]int{
 		{},
