@@ -158,16 +158,15 @@ type splitPlan struct {
 // worse choices); and the plain walk is what a split must beat. They steer only the
 // speed: every choice finds the same matches.
 //
-// costPlainWalk[2] was 300,000, the median plain walk at distance 2. Six-rune queries,
-// the most common at that distance, walk longer (their plain walks took 1.3 times the
-// median), and there a split usually wins: timing the plain walk and every split of
-// each distance-2 query of the mix on the AMD EPYC machine (2026-12-04), choosing with
-// 450,000 lowered the six-rune queries' p97 from 866 to 734 µs (the best choice per
-// query gave 704), and no figure of the whole mix rose. costCheck[3] was 58: the
-// second check of headDistance and the band table made a long query's candidates about
-// a quarter cheaper (see headCut2), and 44 chose splits that lowered the p97 of the
-// walks of the mix's queries at distances 2 and 3, timed the same way, from 637 to
-// 615 µs.
+// costPlainWalk[2] was 300,000, the median plain walk at distance 2; six-rune queries,
+// the most common there, walk longer (TestPlanCosts: a median of 413 µs at 6 runes,
+// 235 µs at 10), and most of them split faster. With 450,000, nine slow six-rune
+// queries of the mix ran 1.06-1.26 ms against 1.31-1.51 ms before (interleaved runs),
+// and the whole mix's distance-2 walks were as fast as before. costCheck[3] was 58:
+// the second check of headDistance and the band table made a long query's candidates
+// about a quarter cheaper (see headCut2), and with 44 the walks of the mix's
+// distance-3 queries took 1.13-1.14 times the best split per query on average, against
+// 1.20-1.21 (two interleaved runs of TestPlanCosts on the AMD EPYC machine).
 var (
 	costWalk = [MaxDistance + 1][5]int{
 		{},
@@ -186,39 +185,51 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 	if d < 1 || m > 64 || g.pos == nil {
 		return splitPlan{}, false
 	}
-	b := (d - 1) / 2
-	a := d - 1 - b
-	var sizes [64]int // candidates of the trigram at each query position
-	for j := 0; j+3 <= m; j++ {
-		sizes[j] = -1 // not listable: some of its positions are not indexed
-		if j+d < posSpan {
-			sizes[j] = len(g.pos.window([3]rune{q[j], q[j+1], q[j+2]}, j-d, j+d))
-		}
-	}
+	sizes := g.listSizes(q, d)
 	best, bestCost := splitPlan{}, costPlainWalk[d]
-	for h := 2; h+3*(b+1) <= m; h++ {
-		pl := splitPlan{h: h, a: a, n: b + 1}
-		walk := costWalk[d][min(h-2, len(costWalk[d])-1)]
-		cost := walk
-		if b == 0 {
-			p, c := choosePiece(sizes[:m], h, m, costCheck[d])
-			pl.pieces[0], cost = p, cost+c
-		} else {
-			c := -1
-			for mid := h + 3; mid+3 <= m; mid++ {
-				p1, c1 := choosePiece(sizes[:m], h, mid, costCheck[d])
-				p2, c2 := choosePiece(sizes[:m], mid, m, costCheck[d])
-				if c1 >= 0 && c2 >= 0 && (c < 0 || c1+c2 < c) {
-					pl.pieces, c = [2]piece{p1, p2}, c1+c2
-				}
-			}
-			cost += c
-		}
-		if cost >= walk && cost < bestCost {
+	for h := 2; h+3*((d-1)/2+1) <= m; h++ {
+		if pl, cost, ok := splitAt(sizes[:m], d, h); ok && cost < bestCost {
 			best, bestCost = pl, cost
 		}
 	}
 	return best, best.n > 0
+}
+
+// listSizes returns the candidates of the trigram at each position j of q (at most 64
+// runes) within d: the entries that have it at j-d..j+d, or -1 when some of those
+// positions are not indexed.
+func (g *segment) listSizes(q []rune, d int) (sizes [64]int) {
+	for j := 0; j+3 <= len(q); j++ {
+		sizes[j] = -1
+		if j+d < posSpan {
+			sizes[j] = len(g.pos.window([3]rune{q[j], q[j+1], q[j+2]}, j-d, j+d))
+		}
+	}
+	return sizes
+}
+
+// splitAt returns the split of a query at h, given its listSizes, with its pieces and
+// estimated cost; ok is false when q2 has no piece that can be listed.
+func splitAt(sizes []int, d, h int) (pl splitPlan, cost int, ok bool) {
+	m := len(sizes)
+	b := (d - 1) / 2
+	pl = splitPlan{h: h, a: d - 1 - b, n: b + 1}
+	c := -1
+	if b == 0 {
+		pl.pieces[0], c = choosePiece(sizes, h, m, costCheck[d])
+	} else {
+		for mid := h + 3; mid+3 <= m; mid++ {
+			p1, c1 := choosePiece(sizes, h, mid, costCheck[d])
+			p2, c2 := choosePiece(sizes, mid, m, costCheck[d])
+			if c1 >= 0 && c2 >= 0 && (c < 0 || c1+c2 < c) {
+				pl.pieces, c = [2]piece{p1, p2}, c1+c2
+			}
+		}
+	}
+	if c < 0 {
+		return pl, 0, false
+	}
+	return pl, costWalk[d][min(h-2, len(costWalk[d])-1)] + c, true
 }
 
 // choosePiece picks, for the piece q[lo:hi], the listable trigram with the fewest

@@ -4,8 +4,10 @@ import (
 	"maps"
 	"math/bits"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/agnivade/levenshtein"
 )
@@ -235,6 +237,85 @@ func TestBandMin(t *testing.T) {
 		}
 		if got := w.bandMin(pv, mv, j); got != want {
 			t.Fatalf("pv %x mv %x m %d d %d j %d: got %d, want %d", pv, mv, m, d, j, got, want)
+		}
+	}
+}
+
+// TestPlanCosts times, on the world catalog, the plain walk and every split of each
+// query of the search benchmark's mix at distance 2 or 3 (the fastest of three runs),
+// and reports the walks' times with the splits the cost estimates choose and with the
+// best split of each query, and the plain walk's median by query length: what the
+// estimates above split.go's plan were set from. It runs only when asked, as
+// MATCHER_PLAN_COSTS=1 go test -run PlanCosts -v ./matcher/, since it takes a minute.
+func TestPlanCosts(t *testing.T) {
+	if os.Getenv("MATCHER_PLAN_COSTS") == "" {
+		t.Skip("set MATCHER_PLAN_COSTS=1 to run")
+	}
+	s := worldCatalog(t).snap.Load()
+	g := s.main
+	sc := getScratch(len(s.nodes))
+	defer scratchPool.Put(sc)
+	timed := func(q []rune, d int, pl *splitPlan) time.Duration {
+		best := time.Hour
+		for range 3 {
+			sc.next()
+			start := time.Now()
+			s.walkPlan(g, sc, q, d, pl)
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	chosen := map[int][]time.Duration{}
+	best := map[int][]time.Duration{}
+	plain := map[[2]int][]time.Duration{}
+	for _, query := range realisticQueries(s, 4000, 1) {
+		q := normalizeRunes(nil, query.Text)
+		d := allowedDistance(len(q), query)
+		if d < 2 || len(q) > 64 {
+			continue
+		}
+		p := timed(q, d, &splitPlan{})
+		plain[[2]int{d, len(q)}] = append(plain[[2]int{d, len(q)}], p)
+		c, fastest := p, p
+		pl, planned := g.plan(q, d)
+		sizes := g.listSizes(q, d)
+		for h := 2; h+3*((d-1)/2+1) <= len(q); h++ {
+			split, _, ok := splitAt(sizes[:len(q)], d, h)
+			if !ok {
+				continue
+			}
+			x := timed(q, d, &split)
+			fastest = min(fastest, x)
+			if planned && split == pl {
+				c = x
+			}
+		}
+		chosen[d] = append(chosen[d], c)
+		best[d] = append(best[d], fastest)
+	}
+	at := func(ts []time.Duration, f float64) time.Duration { return ts[int(f*float64(len(ts)-1))] }
+	for d := 2; d <= MaxDistance; d++ {
+		for _, r := range []struct {
+			name string
+			ts   []time.Duration
+		}{{"estimates' choice", chosen[d]}, {"best per query", best[d]}} {
+			slices.Sort(r.ts)
+			var sum time.Duration
+			for _, x := range r.ts {
+				sum += x
+			}
+			t.Logf("d=%d %-17s %4d queries: mean %v p50 %v p90 %v p97 %v p99 %v", d, r.name,
+				len(r.ts), sum/time.Duration(len(r.ts)), at(r.ts, .5), at(r.ts, .9),
+				at(r.ts, .97), at(r.ts, .99))
+		}
+	}
+	keys := slices.Collect(maps.Keys(plain))
+	slices.SortFunc(keys, func(a, b [2]int) int { return a[0]*100 + a[1] - b[0]*100 - b[1] })
+	for _, k := range keys {
+		if ts := plain[k]; len(ts) >= 10 {
+			slices.Sort(ts)
+			t.Logf("d=%d, %d runes: plain walk median %v over %d queries", k[0], k[1],
+				at(ts, .5), len(ts))
 		}
 	}
 }
