@@ -96,10 +96,15 @@
 // them); the rest are checked with Myers' bit-parallel edit distance, first against a
 // head kept per suffix in one cache line (its first 31 runes as bytes: ASCII as itself,
 // other runes hashed above 127), which can only underestimate the distance, and is
-// exact when the head is ASCII (a long query's check stops after five runes when the
-// table's band there already exceeds d); the others are checked on their runes. Both cases
-// report exact distances, so the result is the plain walk's; a cost estimate from the
-// trigram list lengths picks the split point, the pieces, or the plain walk.
+// exact when the head is ASCII (a long query's check stops after five or eight runes
+// when the table's band there already exceeds d); the others are checked on their runes.
+// Both cases report exact distances, so the result is the plain walk's; a cost estimate
+// from the trigram list lengths picks the split point, the pieces, or the plain walk.
+//
+// A short query can match tens of thousands of nodes ("france" every French place, at
+// distance 0 through "city, country"). Ranking such a set takes its better tiers (by
+// distance, exact matches first) whole, and of its last tier the nodes that can have
+// providers and the first of the others in name order, which rank by name alone.
 //
 // Pool searches that do not ask for available locations only keep their match sets
 // (nodes, distances, exactness, name ranks) per snapshot in a bounded cache: users
