@@ -504,3 +504,17 @@ func BenchmarkSplitCandidates(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(float64(listed)/float64(len(qs))), "ns/listed")
 	b.ReportMetric(float64(len(qs)), "queries")
 }
+
+// BenchmarkSearchHuge searches for texts that match tens of thousands of nodes: a
+// country's name (every place in it matches through "city, country"), one letter, and
+// a letter after a modifier ("ʻE" matches half the catalog at distance 1).
+func BenchmarkSearchHuge(b *testing.B) {
+	c := worldCatalog(b)
+	for _, text := range []string{"france", "germany", "united states", "s", "ʻe"} {
+		b.Run(text, func(b *testing.B) {
+			for b.Loop() {
+				c.Search(Query{Text: text})
+			}
+		})
+	}
+}
