@@ -505,7 +505,7 @@ func BenchmarkSplitCandidates(b *testing.B) {
 	b.ReportMetric(float64(len(qs)), "queries")
 }
 
-// BenchmarkSearchHuge searches for texts that match tens of thousands of nodes: a
+// BenchmarkSearchHuge searches for texts that match thousands of nodes: a
 // country's name (every place in it matches through "city, country"), one letter, and
 // a letter after a modifier ("ʻE" matches half the catalog at distance 1).
 func BenchmarkSearchHuge(b *testing.B) {

@@ -101,7 +101,7 @@
 // Both cases report exact distances, so the result is the plain walk's; a cost estimate
 // from the trigram list lengths picks the split point, the pieces, or the plain walk.
 //
-// A short query can match tens of thousands of nodes ("france" every French place, at
+// A short query can match thousands of nodes ("france" the 8,932 French places, at
 // distance 0 through "city, country"). Ranking such a set takes its better tiers (by
 // distance, exact matches first) whole, and of its last tier the nodes that can have
 // providers and the first of the others in name order, which rank by name alone.
