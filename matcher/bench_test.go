@@ -501,7 +501,8 @@ func BenchmarkSplitCandidates(b *testing.B) {
 		w.candidates(x.pl)
 		i++
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(float64(listed)/float64(len(qs))), "ns/listed")
+	perQuery := float64(listed) / float64(len(qs))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/perQuery, "ns/listed")
 	b.ReportMetric(float64(len(qs)), "queries")
 }
 
