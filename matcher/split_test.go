@@ -245,7 +245,8 @@ func TestBandMin(t *testing.T) {
 // query of the search benchmark's mix at distance 2 or 3 (the fastest of three runs),
 // and reports the walks' times with the splits the cost estimates choose and with the
 // best split of each query, and the plain walk's median by query length: what the
-// estimates above split.go's plan were set from. It runs only when asked, as
+// cost estimates of plan (split.go) are checked and set against. It runs only when
+// asked, as
 // MATCHER_PLAN_COSTS=1 go test -run PlanCosts -v ./matcher/, since it takes a minute.
 func TestPlanCosts(t *testing.T) {
 	if os.Getenv("MATCHER_PLAN_COSTS") == "" {
