@@ -160,13 +160,13 @@ type splitPlan struct {
 //
 // costPlainWalk[2] was 300,000, the median plain walk at distance 2; six-rune queries,
 // the most common there, walk longer (TestPlanCosts: a median of 413 µs at 6 runes,
-// 235 µs at 10), and most of them split faster. With 450,000, nine slow six-rune
-// queries of the mix ran 1.06-1.26 ms against 1.31-1.51 ms before (interleaved runs),
-// and the whole mix's distance-2 walks were as fast as before. costCheck[3] was 58:
-// the second check of headDistance and the band table made a long query's candidates
-// about a quarter cheaper (see headCut2), and with 44 the walks of the mix's
-// distance-3 queries took 1.13-1.14 times the best split per query on average, against
-// 1.20-1.21 (two interleaved runs of TestPlanCosts on the AMD EPYC machine).
+// 235 µs at 10), so 450,000 lets more of them split. In TestPlanCosts the whole mix's
+// distance-2 walks took 1.06-1.07 times the best split per query with either value.
+// costCheck[3] was 58: the second check of headDistance and the band table made a long
+// query's candidates about a quarter cheaper (see headCut2), and with 44 the walks of
+// the mix's distance-3 queries took 1.13-1.14 times the best split per query on
+// average, against 1.20-1.21 (interleaved runs of TestPlanCosts on the AMD EPYC
+// machine).
 var (
 	costWalk = [MaxDistance + 1][5]int{
 		{},
@@ -187,7 +187,7 @@ func (g *segment) plan(q []rune, d int) (splitPlan, bool) {
 	}
 	sizes := g.listSizes(q, d)
 	best, bestCost := splitPlan{}, costPlainWalk[d]
-	for h := 2; h+3*((d-1)/2+1) <= m; h++ {
+	for h := 2; h <= lastSplit(m, d); h++ {
 		if pl, cost, ok := splitAt(sizes[:m], d, h); ok && cost < bestCost {
 			best, bestCost = pl, cost
 		}
@@ -206,6 +206,12 @@ func (g *segment) listSizes(q []rune, d int) (sizes [64]int) {
 		}
 	}
 	return sizes
+}
+
+// lastSplit is the last split point of a query of m runes at distance d: q2 must hold
+// the (d-1)/2+1 pieces of three runes or more that case B needs.
+func lastSplit(m, d int) int {
+	return m - 3*((d-1)/2+1)
 }
 
 // splitAt returns the split of a query at h, given its listSizes, with its pieces and

@@ -280,7 +280,7 @@ func TestPlanCosts(t *testing.T) {
 		c, fastest := p, p
 		pl, planned := g.plan(q, d)
 		sizes := g.listSizes(q, d)
-		for h := 2; h+3*((d-1)/2+1) <= len(q); h++ {
+		for h := 2; h <= lastSplit(len(q), d); h++ {
 			split, _, ok := splitAt(sizes[:len(q)], d, h)
 			if !ok {
 				continue
