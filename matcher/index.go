@@ -17,10 +17,13 @@ type segment struct {
 	nexts   []uint64 // tree[v].ahead[0], packed likewise
 	// grams[v], for the upper nodes, is a 512-bit set of the hashed rune pairs (see
 	// gram) on v's edge and below it, from the edge's start.
-	grams  [][gramWords]uint64
-	prim   []entry // primary names, sorted
-	maxLen int     // longest suffix, in runes
-	pos    *posIndex
+	grams [][gramWords]uint64
+	// prim has the entries of the nodes' own names, sorted, and alias those of their
+	// other primary names (a country's code, a group's aliases): a query that is a
+	// prefix of either matches exactly.
+	prim, alias []entry
+	maxLen      int // longest suffix, in runes
+	pos         *posIndex
 }
 
 // entry is one suffix: runes[off:off+n] of its segment, a suffix of a name of owner.
@@ -115,6 +118,7 @@ func buildSegment(nodes []node, owners []int32) *segment {
 	for _, o := range owners {
 		primary, context := names(nodes, o)
 		all, prim = all[:0], prim[:0]
+		own := int32(len(g.runes))
 		for i, nm := range slices.Concat(primary, context) {
 			off := int32(len(g.runes))
 			for _, r := range nm {
@@ -131,10 +135,17 @@ func buildSegment(nodes []node, owners []int32) *segment {
 			})
 		}
 		g.entries = append(g.entries, g.essential(all)...)
-		g.prim = append(g.prim, g.essential(prim)...)
+		for _, e := range g.essential(prim) {
+			if e.off == own {
+				g.prim = append(g.prim, e)
+			} else {
+				g.alias = append(g.alias, e)
+			}
+		}
 	}
 	g.sort(g.entries)
 	g.sort(g.prim)
+	g.sort(g.alias)
 	g.buildTree()
 	g.pos = buildPosIndex(g)
 	return g

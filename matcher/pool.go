@@ -444,7 +444,8 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 		}
 	}
 	for k := range n {
-		touch += int32(p.recs.at(out.last[k].slot).nchain)
+		last := &out.last[k]
+		touch += p.recs.at(last.slot).pos[out.l[k]][last.chain]
 	}
 	p.touched = touch
 
@@ -830,6 +831,17 @@ func (c *counter) count(n int32) int32 {
 		v += c.extra[n]
 	}
 	return v
+}
+
+// listed returns the number of nodes that candidates returns, or more.
+func (c *counter) listed() int {
+	if c == nil {
+		return 0
+	}
+	c.p.mu.RLock()
+	n := len(c.p.occupied)
+	c.p.mu.RUnlock()
+	return len(groupDefs) + n + len(c.extra)
 }
 
 // candidates returns the nodes that may have a provider visible to the counter: every

@@ -232,6 +232,9 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 	if m == 0 {
 		return s.list(sc, q, cnt, limit)
 	}
+	if r, ok := s.manyExact(sc, q, cnt, text, limit); ok {
+		return r
+	}
 	// Pool searches that rank every match keep their match sets (see cache.go).
 	cacheable := cnt != nil && !q.OnlyAvailable
 	key := cacheKey{d: d, limit: limit}
@@ -257,10 +260,12 @@ func (s *snapshot) find(sc *scratch, q Query, cnt *counter, text []rune, d, limi
 	// Exact matches form the best tier; when they fill the limit nothing else can rank.
 	exact = sc.next()
 	for _, g := range s.segs {
-		lo, hi := g.prefixRange(g.prim, text)
-		for _, e := range g.prim[lo:hi] {
-			sc.match(e.owner, 0)
-			sc.exact[e.owner] = exact
+		for _, es := range [2][]entry{g.prim, g.alias} {
+			lo, hi := g.prefixRange(es, text)
+			for _, e := range es[lo:hi] {
+				sc.match(e.owner, 0)
+				sc.exact[e.owner] = exact
+			}
 		}
 	}
 	if s.available(sc, q, cnt) >= limit {
@@ -291,6 +296,74 @@ func (s *snapshot) find(sc *scratch, q Query, cnt *counter, text []rune, d, limi
 			dd = d - 1
 		}
 	}
+}
+
+// manyExact answers a query that is a prefix of the own names of many nodes, as a
+// query of one or two letters is, from a few of them. Those nodes fill the limit at
+// distance 0, so nothing else ranks; among them the nodes that can have providers rank
+// first, and the others by name alone, which is the order of the own names' entries
+// up to ties. So the first limit of those entries in each segment, the entries that
+// tie with the last of them, the other primary names with the prefix, and the nodes
+// the counter lists whose name has it hold the best limit. It reports false when the
+// own names are too few for that, when the counter lists too many nodes for it to pay,
+// or when q asks for providers, whose nodes may not fill the limit.
+func (s *snapshot) manyExact(sc *scratch, q Query, cnt *counter, text []rune,
+	limit int) (Results, bool) {
+	if q.OnlyAvailable {
+		return Results{}, false
+	}
+	own := 0
+	for _, g := range s.segs {
+		lo, hi := g.prefixRange(g.prim, text)
+		own += hi - lo
+	}
+	if own < manyExactFactor*limit || cnt.listed() > own/manyExactFactor {
+		return Results{}, false
+	}
+	exact := sc.next()
+	add := func(n int32) {
+		sc.match(n, 0)
+		sc.exact[n] = exact
+	}
+	for _, g := range s.segs {
+		lo, hi := g.prefixRange(g.prim, text)
+		end := min(lo+limit, hi)
+		for end < hi && end > lo && slices.Equal(g.text(g.prim[end]), g.text(g.prim[end-1])) {
+			end++
+		}
+		for _, e := range g.prim[lo:end] {
+			add(e.owner)
+		}
+		lo, hi = g.prefixRange(g.alias, text)
+		for _, e := range g.alias[lo:hi] {
+			add(e.owner)
+		}
+	}
+	for _, n := range cnt.candidates() {
+		if int(n) < len(s.nodes) && !sc.matched(n) && hasRunePrefix(s.nodes[n].norm, text) {
+			add(n)
+		}
+	}
+	return s.top(sc, q, cnt, limit, exact), true
+}
+
+// manyExactFactor is how many times the limit the own names with the query's prefix
+// must number, and the nodes a counter lists must fall short of, for manyExact.
+const manyExactFactor = 4
+
+// hasRunePrefix reports whether s starts with the runes of p.
+func hasRunePrefix(s string, p []rune) bool {
+	k := 0
+	for _, r := range s {
+		if k == len(p) {
+			return true
+		}
+		if r != p[k] {
+			return false
+		}
+		k++
+	}
+	return k == len(p)
 }
 
 // longQuery is the length in runes from which a search skips the walks between

@@ -355,6 +355,67 @@ func TestSearchRanksHugeMatchSets(t *testing.T) {
 	}
 }
 
+// A query that is a prefix of many nodes' own names, as one or two letters are, ranks
+// exactly as the definition does when it is answered from a few of them (manyExact):
+// name ties at the limit, codes, and the providers' nodes, which rank first, included.
+func TestSearchManyExactMatches(t *testing.T) {
+	c, p, all := sampleWorld(t, 20, 20, 7)
+	s := c.snap.Load()
+	r := rand.New(rand.NewPCG(11, 11))
+	letters := []rune("abcdeklmnoprstuvz")
+	taken := map[bool]int{} // by whether the pool counts providers
+	for range 40 {
+		text := make([]rune, 1+r.IntN(2))
+		for i := range text {
+			text[i] = letters[r.IntN(len(letters))]
+		}
+		q := Query{Text: string(text), Limit: []int{0, 1, 5, 20}[r.IntN(4)],
+			Filter: Filter{NetworkID: all[r.IntN(len(all))].NetworkID}}
+		for _, pool := range []bool{false, true} {
+			var cnt *counter
+			want := bruteSearch(c, nil, q)
+			got := c.Search(q)
+			if pool {
+				cnt = p.counter(s, q.Filter)
+				want, got = bruteSearch(c, all, q), p.Search(q)
+			}
+			if lines := resultLines(got, want); !slices.Equal(lines, want) {
+				t.Fatalf("pool %v, query %+v:\n got %v\nwant %v", pool, q, lines, want)
+			}
+			sc := getScratch(len(s.nodes))
+			if _, ok := s.manyExact(sc, q, cnt, []rune(Normalize(q.Text)),
+				cmp.Or(q.Limit, DefaultLimit)); ok {
+				taken[pool]++
+			}
+			scratchPool.Put(sc)
+		}
+	}
+	if taken[false] < 10 || taken[true] < 10 {
+		t.Fatalf("manyExact answered %d catalog and %d pool searches of 40", taken[false],
+			taken[true])
+	}
+
+	t.Run("names that tie at the limit", func(t *testing.T) {
+		// Equal normalized names rank by displayed name, which puts the upper-case ones
+		// added last before the others: the entries' order is not the name order.
+		c := NewCatalog()
+		for i, name := range strings.Fields(strings.Repeat("Springfield ", 6) +
+			strings.Repeat("SPRINGFIELD ", 6)) {
+			if _, err := c.Add(Place{City: name, Region: string(rune('A' + i)),
+				Country: "United States", CountryCode: "US"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for limit := 1; limit <= 3; limit++ {
+			q := Query{Text: "spring", Limit: limit}
+			want := bruteSearch(c, nil, q)
+			if got := resultLines(c.Search(q), want); !slices.Equal(got, want) {
+				t.Fatalf("limit %d:\n got %v\nwant %v", limit, got, want)
+			}
+		}
+	})
+}
+
 // A search with KeysOnly ranks exactly as one without, and each key finds the location
 // the full search returned (through Catalog.LocationAt), for pool and catalog alike.
 func TestSearchKeysOnly(t *testing.T) {
