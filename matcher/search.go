@@ -425,21 +425,29 @@ func (s *snapshot) available(sc *scratch, q Query, cnt *counter) int {
 }
 
 // list ranks every location and group (or every one with providers, when q asks for
-// that) for an empty query.
+// that) for an empty query. Every node matches it exactly, and those the counter does
+// not list have no provider and rank by name alone, so the listed nodes and the first
+// limit others in name order hold the best limit.
 func (s *snapshot) list(sc *scratch, q Query, cnt *counter, limit int) Results {
 	exact := sc.next()
-	if q.OnlyAvailable {
-		for _, n := range cnt.candidates() {
-			if int(n) < len(s.nodes) && !sc.matched(n) {
-				sc.match(n, 0)
-				sc.exact[n] = exact
+	add := func(n int32) {
+		sc.match(n, 0)
+		sc.exact[n] = exact
+	}
+	for _, n := range cnt.candidates() {
+		if int(n) < len(s.nodes) && !sc.matched(n) {
+			add(n)
+		}
+	}
+	if !q.OnlyAvailable {
+		added := 0
+		s.inNameOrder(func(n int32) bool {
+			if !sc.matched(n) {
+				add(n)
+				added++
 			}
-		}
-	} else {
-		for n := range s.nodes {
-			sc.match(int32(n), 0)
-			sc.exact[n] = exact
-		}
+			return added < limit
+		})
 	}
 	return s.top(sc, q, cnt, limit, exact)
 }

@@ -358,16 +358,20 @@ func TestSearchRanksHugeMatchSets(t *testing.T) {
 // A query that is a prefix of many nodes' own names, as one or two letters are, ranks
 // exactly as the definition does when it is answered from a few of them (manyExact):
 // name ties at the limit, codes, and the providers' nodes, which rank first, included.
+// So does the empty query, which every node matches, answered likewise (list).
 func TestSearchManyExactMatches(t *testing.T) {
 	c, p, all := sampleWorld(t, 20, 20, 7)
 	s := c.snap.Load()
 	r := rand.New(rand.NewPCG(11, 11))
 	letters := []rune("abcdeklmnoprstuvz")
 	taken := map[bool]int{} // by whether the pool counts providers
-	for range 40 {
+	for i := range 48 {
 		text := make([]rune, 1+r.IntN(2))
 		for i := range text {
 			text[i] = letters[r.IntN(len(letters))]
+		}
+		if i%6 == 0 {
+			text = nil
 		}
 		q := Query{Text: string(text), Limit: []int{0, 1, 5, 20}[r.IntN(4)],
 			Filter: Filter{NetworkID: all[r.IntN(len(all))].NetworkID}}
@@ -381,6 +385,9 @@ func TestSearchManyExactMatches(t *testing.T) {
 			}
 			if lines := resultLines(got, want); !slices.Equal(lines, want) {
 				t.Fatalf("pool %v, query %+v:\n got %v\nwant %v", pool, q, lines, want)
+			}
+			if len(text) == 0 {
+				continue
 			}
 			sc := getScratch(len(s.nodes))
 			if _, ok := s.manyExact(sc, q, cnt, []rune(Normalize(q.Text)),
