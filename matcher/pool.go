@@ -106,6 +106,12 @@ func (r *record) asMember(slot int32, chain uint8) member {
 	return member{id: r.client, slot: slot, level: r.level, both: r.lanes == 3, chain: chain}
 }
 
+// setMember makes m the member for the provider of r in slot, in the bucket at index
+// chain of its chain.
+func (r *record) setMember(m *member, slot int32, chain uint8) {
+	m.id, m.slot, m.level, m.both, m.chain = r.client, slot, r.level, r.lanes == 3, chain
+}
+
 // record is one provider; slots of removed providers are reused.
 type record struct {
 	client, network uuid.UUID
@@ -420,7 +426,9 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 		v    [maxBuckets]int32
 		l    [maxBuckets]uint8
 		at   [maxBuckets]int32
-		last [maxBuckets]member
+		last [maxBuckets]int32 // the slot of the bucket's last member
+		// lastChain is the last member's chain field.
+		lastChain [maxBuckets]uint8
 	}
 	var touch int32
 	is, ls, n := r.buckets()
@@ -428,7 +436,9 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 		v, l := r.chain[is[k]], ls[k]
 		b := nodes[v].b[l]
 		at := r.pos[l][is[k]]
-		out.v[k], out.l[k], out.at[k], out.last[k] = v, l, at, b[len(b)-1]
+		last := &b[len(b)-1]
+		out.v[k], out.l[k], out.at[k] = v, l, at
+		out.last[k], out.lastChain[k] = last.slot, last.chain
 		touch += b[at].slot
 	}
 	out.n = n
@@ -444,8 +454,7 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 		}
 	}
 	for k := range n {
-		last := &out.last[k]
-		touch += p.recs.at(last.slot).pos[out.l[k]][last.chain]
+		touch += p.recs.at(out.last[k]).pos[out.l[k]][out.lastChain[k]]
 	}
 	p.touched = touch
 
@@ -453,13 +462,15 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 	p.count(nodes, r.chain[:r.nchain], r.lanes, -1)
 	p.count(nodes, chain, lanes, 1)
 
-	// Stores.
+	// Stores. Members are copied from bucket to bucket and built in place: a member
+	// copied through the stack is read back in overlapping halves, which cannot be
+	// forwarded from the stores that wrote it and waits for them to reach the cache.
 	for k := range out.n {
-		v, l, at, last := out.v[k], out.l[k], out.at[k], &out.last[k]
+		v, l, at, last := out.v[k], out.l[k], out.at[k], out.last[k]
 		b := nodes[v].b[l]
-		if last.slot != slot {
-			b[at] = *last
-			p.recs.at(last.slot).pos[l][last.chain] = at
+		if last != slot {
+			b[at] = b[len(b)-1]
+			p.recs.at(last).pos[l][out.lastChain[k]] = at
 		}
 		if b = b[:len(b)-1]; len(b) == 0 {
 			b = nil // a location that empties gives its memory back
@@ -473,7 +484,8 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 	for k := range n {
 		b := &nodes[r.chain[is[k]]].b[ls[k]]
 		r.pos[ls[k]][is[k]] = int32(len(*b))
-		*b = append(*b, r.asMember(slot, is[k]))
+		*b = slices.Grow(*b, 1)[:len(*b)+1]
+		r.setMember(&(*b)[len(*b)-1], slot, is[k])
 	}
 }
 
