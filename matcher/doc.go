@@ -104,7 +104,14 @@
 // A short query can match thousands of nodes ("france" the 8,932 French places, at
 // distance 0 through "city, country"). Ranking such a set takes its better tiers (by
 // distance, exact matches first) whole, and of its last tier the nodes that can have
-// providers and the first of the others in name order, which rank by name alone.
+// providers and the first of the others in name order, which rank by name alone. A
+// query that is a prefix of the own names of at least four times the limit (one or two
+// letters) is ranked without marking them: the own names are sorted apart from the
+// other primary names (codes, aliases), in name order up to ties, so their first limit
+// entries and the ties of the last, the other primary names with the prefix and the
+// nodes that can have providers hold the best limit; when the latter are more than a
+// quarter of those own names, the search takes the usual way. The empty query takes the
+// nodes that can have providers and the first limit others in name order likewise.
 //
 // Pool searches that do not ask for available locations only keep their match sets
 // (nodes, distances, exactness, name ranks) per snapshot in a bounded cache: users
