@@ -113,6 +113,14 @@
 // quarter of those own names, the search takes the usual way. The empty query takes the
 // nodes that can have providers and the first limit others in name order likewise.
 //
+// In a pool with providers at most locations those ways rank nearly everything. There
+// the pool's locations are listed by the magnitude of their provider count, largest
+// first (counts below 16 share the last part), and a search that matches every node, or
+// one whose tier that fills the limit is likely to fill from the locations with the most
+// providers, takes the better tiers whole and then locations from the head of that list
+// until the limit is full and its last one has more providers than any location not
+// taken can have; when the head runs out first, it takes the ways above.
+//
 // Pool searches that do not ask for available locations only keep their match sets
 // (nodes, distances, exactness, name ranks) per snapshot in a bounded cache: users
 // repeat their searches, and what matches does not depend on providers. Each search
@@ -162,7 +170,9 @@
 //
 // Counts per location are kept per combination of public modes, updated with every
 // change; a group's count is the sum over its countries; the caller's own network's
-// private providers are added from a walk of that network's list.
+// private providers are added from a walk of that network's list. The locations with a
+// public provider are listed in parts by magnitude (1-15, 16-31, 32-63, ...), and a count
+// that crosses into another part swaps the location with the one at the border, O(1).
 //
 // The pool finds a provider by client id, and a network's list by network id, through
 // open-addressing tables of slots that keep 32 bits of each id's hash beside the slot;

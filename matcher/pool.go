@@ -63,8 +63,16 @@ type Pool struct {
 	// nodes holds the buckets and counts per catalog node. The slice is replaced when it
 	// grows, so that searches can read counts from it without the lock.
 	nodes atomic.Pointer[[]nodeState]
-	// occupied lists the nodes with at least one public provider, in no order.
+	// occupied lists the nodes with at least one public provider in segments by the
+	// magnitude of that number (see Pool.magnitude), the largest first: segment k is
+	// occupied[segEnd[k+1]:segEnd[k]], and a node changes segment by trading places
+	// with a node at the border. So a search can visit the nodes with the most
+	// providers first (see counter.byCount). occAt[v] is node v's position in it. The
+	// segments below low are empty.
 	occupied []int32
+	segEnd   [maxMagnitude + 2]int32
+	occAt    []int32
+	low      int
 	// touched keeps the sum of what rebucket reads only to bring it into the cache.
 	touched int32
 }
@@ -77,8 +85,6 @@ type Pool struct {
 type nodeState struct {
 	b [lanes][]member
 	n [3]atomic.Int32
-	// at is the node's position in Pool.occupied while it holds a public provider.
-	at int32
 }
 
 // Public lanes: a provider offering ModePublic is in lane 0 of its city, region and
@@ -168,7 +174,7 @@ func laneMask(modes ModeSet) uint8 {
 
 // NewPool returns an empty pool over the locations of cat.
 func NewPool(cat *Catalog) *Pool {
-	p := &Pool{cat: cat}
+	p := &Pool{cat: cat, low: lowMagnitude}
 	p.nets.byNetwork = true
 	p.nodes.Store(new([]nodeState))
 	return p
@@ -489,26 +495,72 @@ func (p *Pool) rebucket(slot int32, chain []int32, lanes uint8) {
 	}
 }
 
-// count adds d to the counts of the nodes of chain for a provider in lanes, and keeps
-// Pool.occupied current.
+// count adds d, 1 or -1, to the counts of the nodes of chain for a provider in lanes,
+// and keeps Pool.occupied current.
 func (p *Pool) count(nodes []nodeState, chain []int32, lanes uint8, d int32) {
 	if lanes == 0 {
 		return
 	}
 	for _, v := range chain {
 		ns := &nodes[v]
-		c := ns.n[lanes-1].Add(d)
+		ns.n[lanes-1].Add(d)
 		total := ns.n[0].Load() + ns.n[1].Load() + ns.n[2].Load()
-		switch {
-		case d > 0 && c == 1 && total == 1:
-			ns.at = int32(len(p.occupied))
-			p.occupied = append(p.occupied, v)
-		case d < 0 && total == 0:
-			last := p.occupied[len(p.occupied)-1]
-			p.occupied[ns.at], nodes[last].at = last, ns.at
-			p.occupied = p.occupied[:len(p.occupied)-1]
+		if from, to := p.magnitude(total-d), p.magnitude(total); from != to {
+			p.resegment(v, from, to)
 		}
 	}
+}
+
+// maxMagnitude is the largest magnitude of a count of providers.
+const maxMagnitude = 31
+
+// lowMagnitude is the magnitude of the last segment of Pool.occupied, which holds the
+// nodes with fewer than 16 providers: searches take no more nodes than the segments
+// above it hold in a pool of a million (see denseCopy), and a provider that moves from
+// city to city would move the cities between smaller segments at one move in five. A
+// variable so that tests can lower it before they make a pool.
+var lowMagnitude = 4
+
+// magnitude returns the segment of Pool.occupied for a node with n public providers:
+// 0 (none) for 0, and k for 2^(k-1) <= n < 2^k, or p.low when k is smaller.
+func (p *Pool) magnitude(n int32) int {
+	if n == 0 {
+		return 0
+	}
+	return max(bits.Len32(uint32(n)), p.low)
+}
+
+// resegment moves node v from segment from of Pool.occupied to segment to, the one
+// before or after it; segment 0 is outside, and the segments below p.low are empty.
+func (p *Pool) resegment(v int32, from, to int) {
+	switch {
+	case from == 0: // into the last segment
+		p.occAt[v] = int32(len(p.occupied))
+		p.occupied = append(p.occupied, v)
+		for k := 1; k <= to; k++ {
+			p.segEnd[k]++
+		}
+	case to > from: // trade places with the first of its segment, which becomes the
+		// last of the one before
+		p.swapOccupied(p.occAt[v], p.segEnd[to])
+		p.segEnd[to]++
+	default: // with the last of its segment, which becomes the first of the next
+		p.swapOccupied(p.occAt[v], p.segEnd[from]-1)
+		p.segEnd[from]--
+		if to == 0 {
+			p.occupied = p.occupied[:len(p.occupied)-1]
+			for k := 1; k < from; k++ {
+				p.segEnd[k]--
+			}
+		}
+	}
+}
+
+// swapOccupied swaps the nodes at positions i and j of Pool.occupied.
+func (p *Pool) swapOccupied(i, j int32) {
+	a, b := p.occupied[i], p.occupied[j]
+	p.occupied[i], p.occupied[j] = b, a
+	p.occAt[a], p.occAt[b] = j, i
 }
 
 // joinNet puts the provider in slot at the head of its network's list if it belongs
@@ -571,8 +623,9 @@ func (p *Pool) grow(n int) []nodeState {
 		return old
 	}
 	nodes := make([]nodeState, max(n, len(old)*5/4, 1024))
+	p.occAt = append(p.occAt, make([]int32, len(nodes)-len(p.occAt))...)
 	for i := range old {
-		nodes[i].b, nodes[i].at = old[i].b, old[i].at
+		nodes[i].b = old[i].b
 		for k := range old[i].n {
 			nodes[i].n[k].Store(old[i].n[k].Load())
 		}
@@ -843,6 +896,45 @@ func (c *counter) count(n int32) int32 {
 		v += c.extra[n]
 	}
 	return v
+}
+
+// dense reports whether the pool has public providers at many locations, where
+// ranking by provider count pays (see snapshot.topByCount).
+func (c *counter) dense() bool {
+	if c == nil {
+		return false
+	}
+	c.p.mu.RLock()
+	n := len(c.p.occupied)
+	c.p.mu.RUnlock()
+	return n >= hugeMatch
+}
+
+// denseCopy is the most nodes byCount copies; a variable so that tests can lower it.
+var denseCopy = 1 << 14
+
+// segments returns the ends of the pool's segments (see Pool.occupied).
+func (c *counter) segments() [maxMagnitude + 2]int32 {
+	c.p.mu.RLock()
+	defer c.p.mu.RUnlock()
+	return c.p.segEnd
+}
+
+// byCount copies into buf, under the read lock, the whole segments at the start of
+// Pool.occupied that end within n nodes and denseCopy, and returns the copy with the
+// ends of the pool's segments.
+func (c *counter) byCount(buf []int32, n int) ([]int32, [maxMagnitude + 2]int32) {
+	c.p.mu.RLock()
+	defer c.p.mu.RUnlock()
+	n = min(n, denseCopy)
+	end := int32(0)
+	for _, e := range c.p.segEnd[1:] { // the ends, last segment first
+		if int(e) <= n {
+			end = e
+			break
+		}
+	}
+	return append(buf[:0], c.p.occupied[:end]...), c.p.segEnd
 }
 
 // listed returns the number of nodes that candidates returns, or more.

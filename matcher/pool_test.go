@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -42,7 +43,19 @@ func checkCounts(t *testing.T, c *Catalog, p *Pool, all []Provider, fs []Filter)
 	}
 }
 
+// Counts and the segments of Pool.occupied follow updates, with segments for every
+// magnitude as well as with the default last one.
 func TestPoolCountsFollowUpdates(t *testing.T) {
+	for _, low := range []int{lowMagnitude, 1} {
+		t.Run(fmt.Sprintf("low=%d", low), func(t *testing.T) {
+			defer func(v int) { lowMagnitude = v }(lowMagnitude)
+			lowMagnitude = low
+			testPoolCountsFollowUpdates(t)
+		})
+	}
+}
+
+func testPoolCountsFollowUpdates(t *testing.T) {
 	c, p, all := sampleWorld(t, 400, 1500, 11)
 	s := c.snap.Load()
 	r := rand.New(rand.NewPCG(4, 4))
@@ -315,15 +328,21 @@ func checkPool(t *testing.T, p *Pool) {
 			t.Fatalf("node %d: counts %d %d %d for buckets of %d and %d", v, n0, n1, n2,
 				len(ns.b[0]), len(ns.b[1]))
 		}
-		if n0+n1+n2 > 0 {
+		if total := n0 + n1 + n2; total > 0 {
 			occupied++
-			if p.occupied[ns.at] != int32(v) {
-				t.Fatalf("node %d: occupied[%d] = %d", v, ns.at, p.occupied[ns.at])
+			at := p.occAt[v]
+			if p.occupied[at] != int32(v) {
+				t.Fatalf("node %d: occupied[%d] = %d", v, at, p.occupied[at])
+			}
+			if k := p.magnitude(total); at < p.segEnd[k+1] || at >= p.segEnd[k] {
+				t.Fatalf("node %d with %d providers at %d, outside segment %d: %d to %d", v,
+					total, at, k, p.segEnd[k+1], p.segEnd[k])
 			}
 		}
 	}
-	if occupied != len(p.occupied) {
-		t.Fatalf("%d nodes hold public providers, occupied lists %d", occupied, len(p.occupied))
+	if occupied != len(p.occupied) || int(p.segEnd[1]) != len(p.occupied) {
+		t.Fatalf("%d nodes hold public providers, occupied lists %d and ends at %d", occupied,
+			len(p.occupied), p.segEnd[1])
 	}
 }
 

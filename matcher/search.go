@@ -112,10 +112,16 @@ type scratch struct {
 	mark    []uint32
 	exact   []uint32 // epoch in which the node matched exactly
 	touched []int32  // nodes matched in the current epoch
-	level   []item   // the walk's frontier, and the one below it
-	below   []item
-	grams   []uint32 // the walk's query rune pairs
-	heap    []cand
+	// rest is the tier (see tier) of every node not matched in the current epoch, or
+	// -1 when those do not match: a search that matches every node leaves most of them
+	// unmarked when the pool can rank them by count without (see topByCount).
+	rest int
+	// dense holds nodes copied from the pool (see topByCount).
+	dense []int32
+	level []item // the walk's frontier, and the one below it
+	below []item
+	grams []uint32 // the walk's query rune pairs
+	heap  []cand
 	// ascii[r] and other hold the query positions of each rune, for the walk's rows.
 	ascii [128]uint64
 	other []runeBits
@@ -183,7 +189,25 @@ func getScratch(n int) *scratch {
 func (sc *scratch) next() uint32 {
 	sc.epoch++
 	sc.touched = sc.touched[:0]
+	sc.rest = -1
 	return sc.epoch
+}
+
+// Tiers order matches before their provider counts do: tier 2d holds the exact matches
+// at distance d (only d = 0 has any), 2d+1 the others.
+const tiers = 2 * (MaxDistance + 1)
+
+// tier returns the tier of node n, or -1 when it does not match; exact is the epoch of
+// the exact matches.
+func (sc *scratch) tier(n int32, exact uint32) int {
+	if !sc.matched(n) {
+		return sc.rest
+	}
+	t := 2 * int(sc.dist(n))
+	if sc.exact[n] != exact {
+		t++
+	}
+	return t
 }
 
 // maxEpoch is the last epoch a search may start in: epochs fill the upper 30 bits of
@@ -268,7 +292,7 @@ func (s *snapshot) find(sc *scratch, q Query, cnt *counter, text []rune, d, limi
 			}
 		}
 	}
-	if s.available(sc, q, cnt) >= limit {
+	if s.available(sc, q, cnt, limit) >= limit {
 		return exact, false
 	}
 
@@ -282,14 +306,14 @@ func (s *snapshot) find(sc *scratch, q Query, cnt *counter, text []rune, d, limi
 		if dd == m {
 			// Every node is within m (the empty prefix is), and those not found nearer
 			// are exactly at m: add the best of them without walking everything.
-			s.fill(sc, q, cnt, limit, uint8(m))
+			s.fill(sc, q, cnt, limit, uint8(m), exact)
 			return exact, true
 		}
 		sc.next()
 		for _, g := range s.segs {
 			s.walk(g, sc, text, dd)
 		}
-		if dd >= d || s.available(sc, q, cnt) >= limit {
+		if dd >= d || s.available(sc, q, cnt, limit) >= limit {
 			return exact, false
 		}
 		if dd == 0 && d == MaxDistance && m >= longQuery {
@@ -370,14 +394,30 @@ func hasRunePrefix(s string, p []rune) bool {
 // distance 0 and MaxDistance.
 const longQuery = 11
 
-// fill adds to the nodes matched in this epoch, at distance dist, those that rank
-// first among the rest: every node with a visible provider, then, unless q asks for
-// providers, limit more in name order. Ranking them all picks the same results as
-// ranking every node at dist would.
-func (s *snapshot) fill(sc *scratch, q Query, cnt *counter, limit int, dist uint8) {
+// fill makes every node not matched in this epoch match at distance dist, inexactly.
+func (s *snapshot) fill(sc *scratch, q Query, cnt *counter, limit int, dist uint8, exact uint32) {
+	sc.rest = 2*int(dist) + 1
+	if !cnt.dense() {
+		s.markRest(sc, q, cnt, limit, exact)
+	}
+}
+
+// markRest marks, of the nodes that match as sc.rest says, those that rank first among
+// them: every node with a visible provider, then, unless q asks for providers, limit
+// more in name order. Ranking them all picks the same results as ranking every node of
+// the tier would.
+func (s *snapshot) markRest(sc *scratch, q Query, cnt *counter, limit int, exact uint32) {
+	t := sc.rest
+	sc.rest = -1
+	add := func(n int32) {
+		sc.match(n, uint8(t/2))
+		if t%2 == 0 {
+			sc.exact[n] = exact
+		}
+	}
 	for _, n := range cnt.candidates() {
 		if int(n) < len(s.nodes) && !sc.matched(n) {
-			sc.match(n, dist)
+			add(n)
 		}
 	}
 	if q.OnlyAvailable {
@@ -386,7 +426,7 @@ func (s *snapshot) fill(sc *scratch, q Query, cnt *counter, limit int, dist uint
 	added := 0
 	s.inNameOrder(func(n int32) bool {
 		if !sc.matched(n) {
-			sc.match(n, dist)
+			add(n)
 			added++
 		}
 		return added < limit
@@ -410,44 +450,33 @@ func (s *snapshot) inNameOrder(fn func(n int32) bool) {
 	}
 }
 
-// available counts the touched nodes that pass q's availability condition.
-func (s *snapshot) available(sc *scratch, q Query, cnt *counter) int {
+// available counts the touched nodes that pass q's availability condition, up to
+// limit.
+func (s *snapshot) available(sc *scratch, q Query, cnt *counter, limit int) int {
 	if !q.OnlyAvailable {
 		return len(sc.touched)
 	}
 	n := 0
 	for _, o := range sc.touched {
 		if cnt.count(o) > 0 {
-			n++
+			if n++; n == limit {
+				break // the callers ask whether the limit is reached
+			}
 		}
 	}
 	return n
 }
 
 // list ranks every location and group (or every one with providers, when q asks for
-// that) for an empty query. Every node matches it exactly, and those the counter does
-// not list have no provider and rank by name alone, so the listed nodes and the first
-// limit others in name order hold the best limit.
+// that) for an empty query. Every node matches it exactly: in a dense pool top ranks
+// them from the locations with the most providers (topByCount); otherwise, those the
+// counter does not list have no provider and rank by name alone, so the listed nodes
+// and the first limit others in name order hold the best limit (markRest).
 func (s *snapshot) list(sc *scratch, q Query, cnt *counter, limit int) Results {
 	exact := sc.next()
-	add := func(n int32) {
-		sc.match(n, 0)
-		sc.exact[n] = exact
-	}
-	for _, n := range cnt.candidates() {
-		if int(n) < len(s.nodes) && !sc.matched(n) {
-			add(n)
-		}
-	}
-	if !q.OnlyAvailable {
-		added := 0
-		s.inNameOrder(func(n int32) bool {
-			if !sc.matched(n) {
-				add(n)
-				added++
-			}
-			return added < limit
-		})
+	sc.rest = 0
+	if !cnt.dense() {
+		s.markRest(sc, q, cnt, limit, exact)
 	}
 	return s.top(sc, q, cnt, limit, exact)
 }
@@ -485,6 +514,14 @@ func (a *cand) less(b *cand) bool {
 
 // top orders the touched nodes and returns the best limit of them.
 func (s *snapshot) top(sc *scratch, q Query, cnt *counter, limit int, exact uint32) Results {
+	if sc.rest >= 0 || len(sc.touched) >= hugeMatch {
+		if r, ok := s.topByCount(sc, q, cnt, limit, exact); ok {
+			return r
+		}
+	}
+	if sc.rest >= 0 {
+		s.markRest(sc, q, cnt, limit, exact)
+	}
 	if len(sc.touched) >= hugeMatch {
 		if r, ok := s.topHuge(sc, q, cnt, limit, exact); ok {
 			return r
@@ -523,10 +560,10 @@ var hugeMatch = 4096 // a variable so that tests can lower it
 // many nodes for this to pay, or every match is exact at distance 0.
 func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 	exact uint32) (Results, bool) {
-	listed := cnt.candidates()
-	if len(listed) > len(sc.touched)/4 {
+	if cnt.listed() > len(sc.touched)/4 {
 		return Results{}, false
 	}
+	listed := cnt.candidates()
 	var far uint8
 	allExact := true
 	for _, o := range sc.touched {
@@ -568,6 +605,125 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 	}
 	sc.heap = h
 	return s.results(h, q.KeysOnly), true
+}
+
+// topByCount is top for a pool where most locations have providers, when the matches
+// are many or every node matches (sc.rest): it ranks few of them. Tiers come first, so
+// every match in a tier before the one that reaches the limit ranks; call that one
+// tier b. Within a tier the nodes with more providers rank first, and the pool lists
+// its locations in segments of falling provider counts (see Pool.occupied). So the
+// locations of tier b and later ones are taken in that order, along with the groups
+// and the locations of the caller's network's providers, until the limit is full and
+// its last has more providers than any location not taken yet can have, or is in a
+// tier before b. It reports false when the pool is not dense, when the limit does not
+// fill that way (too few providers, or too many locations to take, or more than there
+// are matches when not every node matches), or when no tier reaches the limit. While providers come and go, the locations taken are those that
+// had the most at the moment of the copy, and counts are read after it.
+func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
+	exact uint32) (Results, bool) {
+	if !cnt.dense() {
+		return Results{}, false
+	}
+	var sizes [tiers]int
+	for _, o := range sc.touched {
+		sizes[sc.tier(o, exact)]++
+	}
+	b, before := -1, 0
+	for t, n := range sizes {
+		if t == sc.rest || before+n >= limit {
+			b = t
+			break
+		}
+		before += n
+	}
+	if b < 0 {
+		return Results{}, false
+	}
+	scan := denseCopy
+	if b != sc.rest {
+		// Ranking every match costs about as much per node as taking one from the
+		// pool: take no more than there are matches, and none when the segments
+		// where the limit should fill, were the tier spread evenly over them, end
+		// later than that.
+		scan = scanPerMatch * len(sc.touched)
+		if fillsAt(cnt.segments(), sizes[b], limit-before) > scan {
+			return Results{}, false
+		}
+	}
+	h := sc.heap[:0]
+	offerAt := func(n int32) {
+		h = offer(h, q, cnt, limit, match{node: n, dist: uint8(sc.tier(n, exact) / 2),
+			exact: sc.tier(n, exact)%2 == 0, rank: s.rank(n)})
+	}
+	for _, o := range sc.touched {
+		if t := sc.tier(o, exact); t < b || o < int32(len(groupDefs)) {
+			offerAt(o)
+		}
+	}
+	if sc.rest >= 0 { // b is sc.rest or before it
+		for g := range int32(len(groupDefs)) {
+			if !sc.matched(g) {
+				offerAt(g)
+			}
+		}
+	}
+	for n := range cnt.extra {
+		if int(n) < len(s.nodes) && sc.tier(n, exact) >= b {
+			offerAt(n)
+		}
+	}
+	// full reports whether no location left can enter the limit, when none has more
+	// than most providers: the limit is full and its last is in a tier before b, or in
+	// b with more providers.
+	full := func(most int64) bool {
+		if len(h) < limit {
+			return false
+		}
+		t := int(h[0].hi >> 32)
+		return t < b || t == b && int64(h[0].count) > most
+	}
+	nodes, ends := cnt.byCount(sc.dense, scan)
+	sc.dense = nodes
+	done := false
+	for k := maxMagnitude; k >= 1 && !done; k-- {
+		if int(ends[k]) > len(nodes) {
+			break // the copy ends within the segment: its nodes left out may rank first
+		}
+		most := int64(1)<<k - 1 // in segment k
+		for _, n := range nodes[ends[k+1]:ends[k]] {
+			if int(n) >= len(s.nodes) || sc.tier(n, exact) < b ||
+				cnt.extra != nil && cnt.extra[n] > 0 {
+				continue
+			}
+			if offerAt(n); full(most) {
+				done = true
+				break
+			}
+		}
+		done = done || full(most>>1) // the segments after it
+	}
+	sc.heap = h
+	if !done {
+		return Results{}, false
+	}
+	return s.results(h, q.KeysOnly), true
+}
+
+// scanPerMatch is how many nodes topByCount may take from the pool per match when not
+// every node matches; a variable so that tests can raise it.
+var scanPerMatch = 1
+
+// fillsAt returns the end of the first of the segments (see Pool.occupied) where
+// need of size nodes spread evenly over the locations with providers would all be
+// taken, or the number of those locations when they would not.
+func fillsAt(ends [maxMagnitude + 2]int32, size, need int) int {
+	all := int64(ends[1])
+	for k := maxMagnitude; k >= 1; k-- {
+		if int64(ends[k])*int64(size) >= int64(need)*all {
+			return int(ends[k])
+		}
+	}
+	return int(all)
 }
 
 // matchOf returns what ranking needs of touched node o, apart from its count.

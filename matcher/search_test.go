@@ -355,6 +355,74 @@ func TestSearchRanksHugeMatchSets(t *testing.T) {
 	}
 }
 
+// In a pool with providers at most locations, searches that match many nodes or all of
+// them are ranked from the locations with the most providers (topByCount), and still
+// rank by the definition: short queries, queries that every node matches, the empty
+// query, filters by lane and network, availability, and a copy of the pool's order
+// that ends before the limit fills.
+func TestSearchRanksByCountInDensePools(t *testing.T) {
+	defer func(v, w, x, y int) { hugeMatch, denseCopy, scanPerMatch, lowMagnitude = v, w, x, y }(
+		hugeMatch, denseCopy, scanPerMatch, lowMagnitude)
+	hugeMatch, lowMagnitude = 256, 1
+	step, providers, queries := 60, 20000, 300
+	if testing.Short() || raceEnabled {
+		step, providers, queries = 150, 8000, 120
+	}
+	c, p, all := sampleWorld(t, step, providers, 13)
+	s := c.snap.Load()
+	if !p.counter(s, Filter{}).dense() {
+		t.Fatal("the pool is not dense")
+	}
+	g := newQueryGen(14, s)
+	r := rand.New(rand.NewPCG(15, 15))
+	letters := []rune("abeilnorstuʻé")
+	nets := []uuid.UUID{uuid.Nil, all[0].NetworkID, all[1].NetworkID}
+	ranked := 0
+	for i := range queries {
+		denseCopy = []int{1 << 14, 300, 1000}[i%3]
+		scanPerMatch = []int{1, 1 << 10}[i/4%2]
+		var q Query
+		switch i % 4 {
+		case 0:
+			text := make([]rune, 1+r.IntN(3))
+			for k := range text {
+				text[k] = letters[r.IntN(len(letters))]
+			}
+			q.Text = string(text)
+		case 1:
+			q.Text = g.next()
+		case 2: // every node matches
+			q.Text = string(letters[r.IntN(len(letters))])
+			q.EnableMaxDistanceFraction = r.IntN(2) == 0
+			q.MaxDistanceFraction = 1
+		}
+		q.Limit = []int{0, 1, 5, 40}[r.IntN(4)]
+		q.OnlyAvailable = r.IntN(3) == 0
+		q.Filter = Filter{NetworkID: nets[r.IntN(3)],
+			Modes: []ModeSet{0, Modes(ModeNetwork), Modes(ModePublicStream),
+				Modes(ModePublic, ModeNetwork, ModeStream)}[r.IntN(4)]}
+		want := bruteSearch(c, all, q)
+		if got := resultLines(p.Search(q), want); !slices.Equal(got, want) {
+			t.Fatalf("query %+v, copy %d:\n got %v\nwant %v", q, denseCopy, got, want)
+		}
+		text := normalizeRunes(nil, q.Text)
+		if len(text) == 0 || len(text) > s.maxLen+q.AllowedDistance() {
+			continue
+		}
+		sc := getScratch(len(s.nodes))
+		cnt := p.counter(s, q.Filter)
+		limit := cmp.Or(q.Limit, DefaultLimit)
+		exact, _ := s.find(sc, q, cnt, text, q.AllowedDistance(), limit)
+		if _, ok := s.topByCount(sc, q, cnt, limit, exact); ok {
+			ranked++
+		}
+		scratchPool.Put(sc)
+	}
+	if ranked < queries/5 {
+		t.Fatalf("topByCount ranked %d searches of %d", ranked, queries)
+	}
+}
+
 // A query that is a prefix of many nodes' own names, as one or two letters are, ranks
 // exactly as the definition does when it is answered from a few of them (manyExact):
 // name ties at the limit, codes, and the providers' nodes, which rank first, included.
