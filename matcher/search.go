@@ -617,8 +617,9 @@ func (s *snapshot) topHuge(sc *scratch, q Query, cnt *counter, limit int,
 // its last has more providers than any location not taken yet can have, or is in a
 // tier before b. It reports false when the pool is not dense, when the limit does not
 // fill that way (too few providers, or too many locations to take, or more than there
-// are matches when not every node matches), or when no tier reaches the limit. While providers come and go, the locations taken are those that
-// had the most at the moment of the copy, and counts are read after it.
+// are matches when not every node matches), or when no tier reaches the limit. While
+// providers come and go, the locations taken are those that had the most at the moment
+// of the copy, and counts are read after it.
 func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 	exact uint32) (Results, bool) {
 	if !cnt.dense() {

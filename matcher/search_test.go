@@ -300,11 +300,7 @@ func TestSearchRanksByDefinition(t *testing.T) {
 		if i%10 == 0 {
 			q.Text = ""
 		}
-		q.Limit = []int{0, 1, 5, 40}[r.IntN(4)]
-		q.OnlyAvailable = r.IntN(2) == 0
-		q.Filter = Filter{NetworkID: nets[r.IntN(3)],
-			Modes: []ModeSet{0, Modes(ModeNetwork), Modes(ModePublicStream),
-				Modes(ModePublic, ModeNetwork, ModeStream)}[r.IntN(4)]}
+		q = withRandomOptions(q, r, nets, 2)
 		want := bruteSearch(c, all, q)
 		res := p.Search(q)
 		got := resultLines(res, want)
@@ -346,7 +342,8 @@ func TestSearchRanksHugeMatchSets(t *testing.T) {
 		if got := resultLines(c.Search(q), want); !slices.Equal(got, want) {
 			t.Fatalf("catalog, query %+v:\n got %v\nwant %v", q, got, want)
 		}
-		if len(c.snap.Load().matches([]rune(Normalize(q.Text)), q.AllowedDistance())) >= 4*hugeMatch {
+		norm := []rune(Normalize(q.Text))
+		if len(c.snap.Load().matches(norm, q.AllowedDistance())) >= 4*hugeMatch {
 			huge++
 		}
 	}
@@ -396,11 +393,7 @@ func TestSearchRanksByCountInDensePools(t *testing.T) {
 			q.EnableMaxDistanceFraction = r.IntN(2) == 0
 			q.MaxDistanceFraction = 1
 		}
-		q.Limit = []int{0, 1, 5, 40}[r.IntN(4)]
-		q.OnlyAvailable = r.IntN(3) == 0
-		q.Filter = Filter{NetworkID: nets[r.IntN(3)],
-			Modes: []ModeSet{0, Modes(ModeNetwork), Modes(ModePublicStream),
-				Modes(ModePublic, ModeNetwork, ModeStream)}[r.IntN(4)]}
+		q = withRandomOptions(q, r, nets, 3)
 		want := bruteSearch(c, all, q)
 		if got := resultLines(p.Search(q), want); !slices.Equal(got, want) {
 			t.Fatalf("query %+v, copy %d:\n got %v\nwant %v", q, denseCopy, got, want)
@@ -528,4 +521,15 @@ func TestSearchKeysOnly(t *testing.T) {
 			t.Errorf("LocationAt(%d) = %+v, want none", key, l)
 		}
 	}
+}
+
+// withRandomOptions returns q with a random limit, filter (network from nets, modes) and,
+// one time in availableOneIn, OnlyAvailable.
+func withRandomOptions(q Query, r *rand.Rand, nets []uuid.UUID, availableOneIn int) Query {
+	q.Limit = []int{0, 1, 5, 40}[r.IntN(4)]
+	q.OnlyAvailable = r.IntN(availableOneIn) == 0
+	q.Filter = Filter{NetworkID: nets[r.IntN(len(nets))],
+		Modes: []ModeSet{0, Modes(ModeNetwork), Modes(ModePublicStream),
+			Modes(ModePublic, ModeNetwork, ModeStream)}[r.IntN(4)]}
+	return q
 }
