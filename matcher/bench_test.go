@@ -519,3 +519,17 @@ func BenchmarkSearchHuge(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoolSearchHuge runs the searches of BenchmarkSearchHuge, and "ʻ" (which every
+// node matches: d = 1 for one rune) and "mut" (thousands at distance 1), with the counts
+// of the million-provider pool, where nearly every location has providers.
+func BenchmarkPoolSearchHuge(b *testing.B) {
+	p := millionProviders(b)
+	for _, text := range []string{"france", "germany", "united states", "s", "ʻe", "ʻ", "mut"} {
+		b.Run(text, func(b *testing.B) {
+			for b.Loop() {
+				p.Search(Query{Text: text})
+			}
+		})
+	}
+}
