@@ -269,7 +269,7 @@ func (s *snapshot) search(q Query, cnt *counter) Results {
 		}
 	}
 	exact, filled := s.find(sc, q, cnt, text, d, limit)
-	if cacheable && !filled {
+	if cacheable && !filled && len(sc.touched) <= cacheMaxNodes { // put keeps no more
 		s.cache.put(key, s.save(sc, exact))
 	}
 	return s.top(sc, q, cnt, limit, exact)
