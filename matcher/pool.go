@@ -540,11 +540,11 @@ func (p *Pool) resegment(v int32, from, to int) {
 		for k := 1; k <= to; k++ {
 			p.segEnd[k]++
 		}
-	case to > from: // trade places with the first of its segment, which becomes the
-		// last of the one before
+	case to > from: // trade places with the first of its segment, a place that then
+		// becomes the last of the segment before
 		p.swapOccupied(p.occAt[v], p.segEnd[to])
 		p.segEnd[to]++
-	default: // with the last of its segment, which becomes the first of the next
+	default: // with the last of its segment, a place that then becomes the first of the next
 		p.swapOccupied(p.occAt[v], p.segEnd[from]-1)
 		p.segEnd[from]--
 		if to == 0 {
