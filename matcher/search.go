@@ -512,6 +512,12 @@ func (a *cand) less(b *cand) bool {
 	return a.hi < b.hi || a.hi == b.hi && a.lo < b.lo
 }
 
+// tier returns the candidate's tier (see scratch.tier), which offer puts above the
+// count in hi.
+func (a *cand) tier() int {
+	return int(a.hi >> 32)
+}
+
 // top orders the touched nodes and returns the best limit of them.
 func (s *snapshot) top(sc *scratch, q Query, cnt *counter, limit int, exact uint32) Results {
 	if sc.rest >= 0 || len(sc.touched) >= hugeMatch {
@@ -653,8 +659,9 @@ func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 	}
 	h := sc.heap[:0]
 	offerAt := func(n int32) {
-		h = offer(h, q, cnt, limit, match{node: n, dist: uint8(sc.tier(n, exact) / 2),
-			exact: sc.tier(n, exact)%2 == 0, rank: s.rank(n)})
+		t := sc.tier(n, exact)
+		h = offer(h, q, cnt, limit, match{node: n, dist: uint8(t / 2), exact: t%2 == 0,
+			rank: s.rank(n)})
 	}
 	for _, o := range sc.touched {
 		if t := sc.tier(o, exact); t < b || o < int32(len(groupDefs)) {
@@ -680,7 +687,7 @@ func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 		if len(h) < limit {
 			return false
 		}
-		t := int(h[0].hi >> 32)
+		t := h[0].tier()
 		return t < b || t == b && int64(h[0].count) > most
 	}
 	nodes, ends := cnt.byCount(sc.dense, scan)
@@ -740,6 +747,7 @@ func offer(h []cand, q Query, cnt *counter, limit int, m match) []cand {
 		return h
 	}
 	c := cand{node: m.node, count: count, dist: m.dist, lo: m.rank}
+	// hi holds the tier (2 dist, plus 1 when inexact) above the count, inverted.
 	c.hi = uint64(c.dist)<<33 | uint64(math.MaxUint32-uint32(max(count, 0)))
 	if !m.exact {
 		c.hi |= 1 << 32
