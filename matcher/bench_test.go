@@ -342,6 +342,23 @@ func BenchmarkPoolUpdate(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 	})
+	// The same moves applied in batches with SetAll, as a writer that drains a queue
+	// of updates would.
+	b.Run("move-batched", func(b *testing.B) {
+		b.ReportAllocs()
+		prs := make([]Provider, updateBatch)
+		i := 0
+		for b.Loop() {
+			for k := range prs {
+				prs[k] = bigProvider(i%len(bigIDs), cityIDs[r.IntN(len(cityIDs))])
+				i++
+			}
+			if err := p.SetAll(prs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "updates/s")
+	})
 	b.Run("weight", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
@@ -369,6 +386,10 @@ func BenchmarkPoolUpdate(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 	})
 }
+
+// updateBatch is the number of updates BenchmarkPoolUpdate's batched runs apply per
+// SetAll.
+const updateBatch = 64
 
 // BenchmarkSampleParallel samples from all GOMAXPROCS goroutines, alone and while one
 // more goroutine moves providers at 100,000 updates per second, one Set at a time or in

@@ -192,7 +192,7 @@ func (p *Pool) Len() int {
 // its bucket entries, and a change of location moves the provider out of and into the
 // buckets of its city, region and country.
 func (p *Pool) Set(pr Provider) error {
-	op, err := p.prepare(nil, pr)
+	op, err := newSetOp(pr)
 	if err != nil {
 		return err
 	}
@@ -205,16 +205,23 @@ func (p *Pool) Set(pr Provider) error {
 // which spares concurrent samples a hand-over per update. It checks all providers first
 // and changes nothing when one is invalid.
 func (p *Pool) SetAll(prs []Provider) error {
-	s := p.cat.snap.Load()
 	ops := make([]setOp, len(prs))
 	for i, pr := range prs {
 		var err error
-		if ops[i], err = p.prepare(s, pr); err != nil {
+		if ops[i], err = newSetOp(pr); err != nil {
 			return err
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Locations resolve through the pool's cache, which is quicker than the catalog.
+	for i := range ops {
+		if ops[i].modes != 0 {
+			if err := p.resolve(&ops[i]); err != nil {
+				return err
+			}
+		}
+	}
 	for i := range ops {
 		if err := p.apply(&ops[i]); err != nil {
 			return err
@@ -242,17 +249,14 @@ type setOp struct {
 	nchain int
 }
 
-// prepare checks pr, and resolves its location in s unless s is nil.
-func (p *Pool) prepare(s *snapshot, pr Provider) (setOp, error) {
+// newSetOp checks pr; its location is resolved later, when needed (see Pool.resolve).
+func newSetOp(pr Provider) (setOp, error) {
 	op := setOp{pr: pr, hash: hashID(pr.ClientID), modes: pr.Modes & validModes,
 		level: weightLevel(pr.Weight)}
 	if pr.ClientID == uuid.Nil {
 		return op, fmt.Errorf("%w: nil client id", ErrInvalidProvider)
 	}
-	if s == nil || op.modes == 0 {
-		return op, nil
-	}
-	return op, op.resolve(s)
+	return op, nil
 }
 
 // resolve finds the location of op in s.
