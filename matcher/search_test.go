@@ -406,8 +406,15 @@ func TestSearchRanksByCountInDensePools(t *testing.T) {
 		cnt := p.counter(s, q.Filter)
 		limit := cmp.Or(q.Limit, DefaultLimit)
 		exact, _ := s.find(sc, q, cnt, text, q.AllowedDistance(), limit)
-		if _, ok := s.topByCount(sc, q, cnt, limit, exact); ok {
+		// Room past the copy holds a node that ranks first, which a ranking that read
+		// beyond the copy would take.
+		sc.dense = slices.Repeat([]int32{0}, 1<<15)[:0]
+		if res, ok := s.topByCount(sc, q, cnt, limit, exact); ok {
 			ranked++
+			if got := resultLines(res, want); !slices.Equal(got, want) {
+				t.Fatalf("topByCount, query %+v, copy %d:\n got %v\nwant %v", q, denseCopy,
+					got, want)
+			}
 		}
 		scratchPool.Put(sc)
 	}
