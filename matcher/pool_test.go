@@ -3,6 +3,7 @@ package matcher
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -223,31 +224,78 @@ func sameSet(a, b []uuid.UUID) bool {
 	return true
 }
 
-func TestPoolSetAll(t *testing.T) {
-	c, p, all := sampleWorld(t, 400, 300, 21)
+// SetAll leaves a pool as Set one update at a time would: batches that move, change,
+// add and remove providers, with some providers set several times in one batch. A
+// batch with an unknown location changes nothing.
+func TestPoolSetAllMatchesSet(t *testing.T) {
+	c, p, all := sampleWorld(t, 400, 300, 23)
 	s := c.snap.Load()
-	moved := slices.Clone(all[:100])
-	for i := range moved {
-		moved[i].LocationID = s.nodes[len(groupDefs)+i].id
-		moved[i].Weight = 0.5
+	q := NewPool(c)
+	byID := map[uuid.UUID]Provider{}
+	for _, pr := range all {
+		mustSet(t, q, pr)
+		byID[pr.ClientID] = pr
 	}
-	bad := append(slices.Clone(moved), Provider{ClientID: uuid.New(), LocationID: uuid.New(),
-		Modes: Modes(ModePublic)})
-	if err := p.SetAll(bad); !errors.Is(err, ErrUnknownLocation) {
-		t.Fatalf("SetAll with an unknown location = %v", err)
+	r := rand.New(rand.NewPCG(24, 24))
+	nets := []uuid.UUID{all[0].NetworkID, uuid.New()}
+	modeSets := []ModeSet{0, Modes(ModePublic), Modes(ModeNetwork, ModePublicStream),
+		Modes(ModePublic, ModePublicStream, ModeNetwork)}
+	randomLocation := func() uuid.UUID {
+		return s.nodes[len(groupDefs)+r.IntN(len(s.nodes)-len(groupDefs))].id
 	}
-	checkCounts(t, c, p, all, testFilters(nil)) // nothing applied
-	gone := all[100]
-	gone.Modes = 0
-	if err := p.SetAll(append(moved, gone)); err != nil {
-		t.Fatal(err)
+	for round := range 20 {
+		batch := make([]Provider, r.IntN(80))
+		for i := range batch {
+			var pr Provider
+			switch k := r.IntN(10); {
+			case k == 0 || len(all) == 0: // a new provider
+				pr = Provider{ClientID: uuid.New(), NetworkID: nets[r.IntN(2)]}
+				all = append(all, pr)
+			case k == 1 && i > 0: // one set earlier in this batch
+				pr = batch[r.IntN(i)]
+			default:
+				pr = all[r.IntN(len(all))]
+			}
+			pr.LocationID = cmpOr(pr.LocationID, randomLocation())
+			if r.IntN(2) == 0 {
+				pr.LocationID = randomLocation()
+			}
+			pr.Modes = modeSets[r.IntN(len(modeSets))]
+			pr.Weight = r.Float64()
+			batch[i] = pr
+		}
+		if round%5 == 4 { // nothing of this batch may apply
+			bad := append(slices.Clone(batch), Provider{ClientID: uuid.New(),
+				LocationID: uuid.New(), Modes: Modes(ModePublic)})
+			if err := p.SetAll(bad); !errors.Is(err, ErrUnknownLocation) {
+				t.Fatalf("round %d: SetAll with an unknown location = %v", round, err)
+			}
+		} else {
+			if err := p.SetAll(batch); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			for _, pr := range batch {
+				mustSet(t, q, pr)
+				if pr.Modes == 0 {
+					delete(byID, pr.ClientID)
+				} else {
+					byID[pr.ClientID] = pr
+				}
+			}
+		}
+		if p.Len() != q.Len() || p.Len() != len(byID) {
+			t.Fatalf("round %d: SetAll's pool holds %d, Set's %d, want %d", round, p.Len(),
+				q.Len(), len(byID))
+		}
+		for id := range byID {
+			got, _ := p.Get(id)
+			if want, _ := q.Get(id); got != want {
+				t.Fatalf("round %d: SetAll gives %+v, Set %+v", round, got, want)
+			}
+		}
+		checkPool(t, p)
 	}
-	all = append(moved, all[101:]...)
-	checkCounts(t, c, p, all, testFilters(nil))
-	checkPool(t, p)
-	if _, ok := p.Get(gone.ClientID); ok || p.Len() != len(all) {
-		t.Fatalf("a provider set with no mode is still there, or Len = %d", p.Len())
-	}
+	checkCounts(t, c, p, slices.Collect(maps.Values(byID)), testFilters(nets))
 }
 
 // checkPool checks the pool's internal invariants: every provider's members sit at the
