@@ -433,10 +433,14 @@ func (s *snapshot) withDelta(nodes []node, parents []int32, added map[uuid.UUID]
 	for id, n := range added {
 		t.recent[id] = n
 	}
+	// The delta segment holds every node from s.split on; s lists the countries among
+	// its own nodes already.
 	owners := make([]int32, 0, len(nodes)-int(s.split))
-	countries := slices.Clip(s.countries)
 	for n := s.split; n < int32(len(nodes)); n++ {
 		owners = append(owners, n)
+	}
+	countries := slices.Clip(s.countries)
+	for n := int32(len(s.nodes)); n < int32(len(nodes)); n++ {
 		if nodes[n].kind == kindCountry {
 			countries = append(countries, n)
 		}

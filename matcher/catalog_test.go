@@ -202,6 +202,31 @@ func TestAddOneAtATimeMatchesBulk(t *testing.T) {
 	if s.delta == nil || s.split <= int32(len(groupDefs)) {
 		t.Fatal("the adds should have rebuilt the main index and left some in the small one")
 	}
+	// The groups hold each country once, as in the bulk catalog: a pool counts and
+	// samples a group through them.
+	b := bulk.snap.Load()
+	if !slices.Equal(s.countries, b.countries) ||
+		!slices.EqualFunc(s.groupCountries, b.groupCountries, slices.Equal) {
+		t.Fatalf("countries %v, by group %v; in bulk %v, %v", s.countries, s.groupCountries,
+			b.countries, b.groupCountries)
+	}
+	p := NewPool(single)
+	var all []Provider
+	for _, pl := range some {
+		loc, _ := single.Add(pl)
+		pr := Provider{ClientID: uuid.New(), LocationID: loc.ID, Modes: Modes(ModePublic)}
+		mustSet(t, p, pr)
+		all = append(all, pr)
+	}
+	want := shadowCounts(single, all, Filter{})
+	for _, g := range single.Groups() {
+		if got := p.Count(g.ID, Filter{}); got != want[g.ID] {
+			t.Fatalf("group %s counts %d providers, want %d", g.Name, got, want[g.ID])
+		}
+	}
+	if !slices.Equal(s.parents, b.parents) {
+		t.Fatalf("parents %v; in bulk %v", s.parents, b.parents)
+	}
 	g := newQueryGen(7, s)
 	for range 150 {
 		q := g.query(g.next())
