@@ -145,6 +145,8 @@ type snapshot struct {
 	// countries lists the country nodes; groupCountries[g] those in group g, sorted.
 	countries      []int32
 	groupCountries [][]int32
+	// areas lists the regions and countries, sorted.
+	areas []int32
 }
 
 // deltaMax is how many nodes the small index may hold before Add rebuilds the main one.
@@ -404,6 +406,9 @@ func rebuild(nodes []node, parents []int32) *snapshot {
 		if nodes[i].kind == kindCountry {
 			countries = append(countries, int32(i))
 		}
+		if nodes[i].kind == kindCountry || nodes[i].kind == kindRegion {
+			s.areas = append(s.areas, int32(i))
+		}
 	}
 	s.setCountries(countries)
 	s.main = buildSegment(nodes, owners)
@@ -433,18 +438,22 @@ func (s *snapshot) withDelta(nodes []node, parents []int32, added map[uuid.UUID]
 	for id, n := range added {
 		t.recent[id] = n
 	}
-	// The delta segment holds every node from s.split on; s lists the countries among
-	// its own nodes already.
+	// The delta segment holds every node from s.split on; s lists the countries and
+	// areas among its own nodes already.
 	owners := make([]int32, 0, len(nodes)-int(s.split))
 	for n := s.split; n < int32(len(nodes)); n++ {
 		owners = append(owners, n)
 	}
-	countries := slices.Clip(s.countries)
+	countries, areas := slices.Clip(s.countries), slices.Clip(s.areas)
 	for n := int32(len(s.nodes)); n < int32(len(nodes)); n++ {
 		if nodes[n].kind == kindCountry {
 			countries = append(countries, n)
 		}
+		if nodes[n].kind == kindCountry || nodes[n].kind == kindRegion {
+			areas = append(areas, n)
+		}
 	}
+	t.areas = areas
 	t.setCountries(countries)
 	t.delta = buildSegment(nodes, owners)
 	t.segs = []*segment{t.main, t.delta}

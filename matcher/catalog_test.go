@@ -224,8 +224,9 @@ func TestAddOneAtATimeMatchesBulk(t *testing.T) {
 			t.Fatalf("group %s counts %d providers, want %d", g.Name, got, want[g.ID])
 		}
 	}
-	if !slices.Equal(s.parents, b.parents) {
-		t.Fatalf("parents %v; in bulk %v", s.parents, b.parents)
+	if !slices.Equal(s.areas, b.areas) || !slices.Equal(s.parents, b.parents) {
+		t.Fatalf("areas %v, parents %v; in bulk %v, %v", s.areas, s.parents, b.areas,
+			b.parents)
 	}
 	g := newQueryGen(7, s)
 	for range 150 {

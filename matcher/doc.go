@@ -117,7 +117,8 @@
 // the pool's locations are listed by the magnitude of their provider count, largest
 // first (counts below 16 share the last part), and a search that matches every node, or
 // one whose tier that fills the limit is likely to fill from the locations with the most
-// providers, takes the better tiers whole and then locations from the head of that list
+// providers (its cities and its larger places each spread evenly over their kind's share
+// of that list), takes the better tiers whole and then locations from the head of that list
 // until the limit is full and its last one has more providers than any location not
 // taken can have; when the head runs out first, it takes the ways above.
 //

@@ -73,6 +73,9 @@ type Pool struct {
 	segEnd   [maxMagnitude + 2]int32
 	occAt    []int32
 	low      int
+	// segCities[k] is the number of cities in segment k, which tells searches how the
+	// segments divide between cities and larger places (see fillsAt).
+	segCities [maxMagnitude + 2]int32
 	// touched keeps the sum of what rebucket reads only to bring it into the cache.
 	touched int32
 }
@@ -537,6 +540,14 @@ func (p *Pool) magnitude(n int32) int {
 // resegment moves node v from segment from of Pool.occupied to segment to, the one
 // before or after it; segment 0 is outside, and the segments below p.low are empty.
 func (p *Pool) resegment(v int32, from, to int) {
+	if p.cat.snap.Load().nodes[v].kind == kindCity {
+		if from > 0 {
+			p.segCities[from]--
+		}
+		if to > 0 {
+			p.segCities[to]++
+		}
+	}
 	switch {
 	case from == 0: // into the last segment
 		p.occAt[v] = int32(len(p.occupied))
@@ -917,11 +928,12 @@ func (c *counter) dense() bool {
 // denseCopy is the most nodes byCount copies; a variable so that tests can lower it.
 var denseCopy = 1 << 14
 
-// segments returns the ends of the pool's segments (see Pool.occupied).
-func (c *counter) segments() [maxMagnitude + 2]int32 {
+// segments returns the ends of the pool's segments (see Pool.occupied) and the number
+// of cities in each.
+func (c *counter) segments() (ends, cities [maxMagnitude + 2]int32) {
 	c.p.mu.RLock()
 	defer c.p.mu.RUnlock()
-	return c.p.segEnd
+	return c.p.segEnd, c.p.segCities
 }
 
 // byCount copies into buf, under the read lock, the whole segments at the start of

@@ -361,6 +361,8 @@ func checkPool(t *testing.T, p *Pool) {
 		}
 	}
 	occupied := 0
+	catalog := p.cat.snap.Load().nodes
+	var cities [maxMagnitude + 2]int32
 	for v := range nodes {
 		ns := &nodes[v]
 		for l := range lanes {
@@ -382,15 +384,22 @@ func checkPool(t *testing.T, p *Pool) {
 			if p.occupied[at] != int32(v) {
 				t.Fatalf("node %d: occupied[%d] = %d", v, at, p.occupied[at])
 			}
-			if k := p.magnitude(total); at < p.segEnd[k+1] || at >= p.segEnd[k] {
+			k := p.magnitude(total)
+			if at < p.segEnd[k+1] || at >= p.segEnd[k] {
 				t.Fatalf("node %d with %d providers at %d, outside segment %d: %d to %d", v,
 					total, at, k, p.segEnd[k+1], p.segEnd[k])
+			}
+			if catalog[v].kind == kindCity {
+				cities[k]++
 			}
 		}
 	}
 	if occupied != len(p.occupied) || int(p.segEnd[1]) != len(p.occupied) {
 		t.Fatalf("%d nodes hold public providers, occupied lists %d and ends at %d", occupied,
 			len(p.occupied), p.segEnd[1])
+	}
+	if cities != p.segCities {
+		t.Fatalf("cities by segment %v, counted %v", cities, p.segCities)
 	}
 }
 

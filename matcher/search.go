@@ -650,10 +650,14 @@ func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 	if b != sc.rest {
 		// Ranking every match costs about as much per node as taking one from the
 		// pool: take no more than there are matches, and none when the segments
-		// where the limit should fill, were the tier spread evenly over them, end
-		// later than that.
+		// where the limit should fill end later than that, were the tier's cities
+		// spread evenly over the pool's cities and its other places over the others.
+		// (A country's name matches its few regions and its many cities: spread
+		// alike, they would fill the limit from the regions at the head.)
 		scan = scanPerMatch * len(sc.touched)
-		if fillsAt(cnt.segments(), sizes[b], limit-before) > scan {
+		ends, segCities := cnt.segments()
+		share := float64(sizes[b]-s.areasIn(sc, b, exact)) / float64(sizes[b])
+		if fillsAt(ends, segCities, sizes[b], share, limit-before) > scan {
 			return Results{}, false
 		}
 	}
@@ -721,13 +725,44 @@ func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 // every node matches; a variable so that tests can raise it.
 var scanPerMatch = 1
 
-// fillsAt returns the end of the first of the segments (see Pool.occupied) where
-// need of size nodes spread evenly over the locations with providers would all be
-// taken, or the number of those locations when they would not.
-func fillsAt(ends [maxMagnitude + 2]int32, size, need int) int {
-	all := int64(ends[1])
+// areasIn returns the number of groups, regions and countries in tier t of the
+// matches, which are far fewer than the cities.
+func (s *snapshot) areasIn(sc *scratch, t int, exact uint32) int {
+	n := 0
+	for g := range int32(len(groupDefs)) {
+		if sc.tier(g, exact) == t {
+			n++
+		}
+	}
+	for _, a := range s.areas {
+		if sc.tier(a, exact) == t {
+			n++
+		}
+	}
+	return n
+}
+
+// fillsAt returns the end of the first of the segments (see Pool.occupied) where need
+// of size matches would all be taken, were they spread evenly over the locations with
+// providers: a share of them over the cities, the rest over the other places. It
+// returns the number of those locations when the need would not be met.
+func fillsAt(ends, cities [maxMagnitude + 2]int32, size int, share float64, need int) int {
+	all, allCities := ends[1], int32(0)
+	for _, n := range cities[1:] {
+		allCities += n
+	}
+	var c, o int32 // the cities and other places up to the end of segment k
 	for k := maxMagnitude; k >= 1; k-- {
-		if int64(ends[k])*int64(size) >= int64(need)*all {
+		c += cities[k]
+		o += ends[k] - ends[k+1] - cities[k]
+		taken := 0.0 // the expected share of the matches taken
+		if allCities > 0 {
+			taken += share * float64(c) / float64(allCities)
+		}
+		if others := all - allCities; others > 0 {
+			taken += (1 - share) * float64(o) / float64(others)
+		}
+		if taken*float64(size) >= float64(need) {
 			return int(ends[k])
 		}
 	}
