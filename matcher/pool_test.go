@@ -486,3 +486,68 @@ func TestChainCacheKeepsEveryLocation(t *testing.T) {
 		t.Fatal("an unknown location is cached")
 	}
 }
+
+// A pool over a catalog that grows one place at a time, as the engine adds the places
+// providers appear at, counts and samples as by definition: through the small index,
+// its rebuilds into the main one, and providers set at places as they arrive.
+func TestPoolOverAGrowingCatalog(t *testing.T) {
+	defer func(old int) { deltaMax = old }(deltaMax)
+	deltaMax = 60
+	places := worldPlaces(t)
+	c := NewCatalog()
+	p := NewPool(c)
+	r := rand.New(rand.NewPCG(31, 31))
+	nets := []uuid.UUID{uuid.New(), uuid.New()}
+	modeSets := []ModeSet{Modes(ModePublic), Modes(ModePublic, ModePublicStream),
+		Modes(ModeNetwork), Modes(ModePublicStream, ModeNetwork)}
+	var all []Provider
+	var locs []uuid.UUID
+	for step := range 600 {
+		loc, err := c.Add(places[r.IntN(len(places))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		locs = append(locs, loc.ID, cmpOr(loc.RegionID, loc.CountryID))
+		for range 2 {
+			pr := Provider{ClientID: uuid.New(), NetworkID: nets[r.IntN(2)],
+				LocationID: locs[r.IntN(len(locs))], Modes: modeSets[r.IntN(len(modeSets))]}
+			if len(all) > 0 && r.IntN(3) == 0 { // a move instead
+				pr = all[r.IntN(len(all))]
+				pr.LocationID = locs[r.IntN(len(locs))]
+			} else {
+				all = append(all, pr)
+			}
+			mustSet(t, p, pr)
+			for i := range all {
+				if all[i].ClientID == pr.ClientID {
+					all[i] = pr
+				}
+			}
+		}
+		if step%100 != 99 {
+			continue
+		}
+		checkCounts(t, c, p, all, testFilters(nets))
+		checkPool(t, p)
+		s := c.snap.Load()
+		for _, n := range append(slices.Clone(s.countries), 0, 1, 2, 3) { // and some groups
+			id := s.nodes[n].id
+			spec := Spec{LocationID: id}
+			if n < int32(len(groupDefs)) {
+				spec = Spec{LocationGroupID: id}
+			}
+			got := p.Sample(SampleRequest{Specs: []Spec{spec}, Count: len(all)})
+			distinct := map[uuid.UUID]bool{}
+			for _, id := range got {
+				distinct[id] = true
+			}
+			if want := p.Count(id, Filter{}); len(got) != want || len(distinct) != want {
+				t.Fatalf("step %d: %s samples %d providers, %d distinct, want %d", step,
+					s.nodes[n].name, len(got), len(distinct), want)
+			}
+		}
+	}
+	if s := c.snap.Load(); s.delta == nil || s.split <= int32(len(groupDefs)) {
+		t.Fatal("the adds should have rebuilt the main index and left some in the small one")
+	}
+}
