@@ -530,6 +530,14 @@ func TestPoolOverAGrowingCatalog(t *testing.T) {
 		checkCounts(t, c, p, all, testFilters(nets))
 		checkPool(t, p)
 		s := c.snap.Load()
+		g := newQueryGen(uint64(step), s)
+		for k := range 20 {
+			q := Query{Text: g.next(), OnlyAvailable: k%2 == 0}
+			want := bruteSearch(c, all, q)
+			if got := resultLines(p.Search(q), want); !slices.Equal(got, want) {
+				t.Fatalf("step %d, query %+v:\n got %v\nwant %v", step, q, got, want)
+			}
+		}
 		for _, n := range append(slices.Clone(s.countries), 0, 1, 2, 3) { // and some groups
 			id := s.nodes[n].id
 			spec := Spec{LocationID: id}
