@@ -656,7 +656,7 @@ func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 		// alike, they would fill the limit from the regions at the head.)
 		scan = scanPerMatch * len(sc.touched)
 		ends, segCities := cnt.segments()
-		share := float64(sizes[b]-s.areasIn(sc, b, exact)) / float64(sizes[b])
+		share := float64(sizes[b]-s.largerIn(sc, b, exact)) / float64(sizes[b])
 		if fillsAt(ends, segCities, sizes[b], share, limit-before) > scan {
 			return Results{}, false
 		}
@@ -725,9 +725,9 @@ func (s *snapshot) topByCount(sc *scratch, q Query, cnt *counter, limit int,
 // every node matches; a variable so that tests can raise it.
 var scanPerMatch = 1
 
-// areasIn returns the number of groups, regions and countries in tier t of the
-// matches, which are far fewer than the cities.
-func (s *snapshot) areasIn(sc *scratch, t int, exact uint32) int {
+// largerIn returns the number of places larger than a city (groups, regions and
+// countries) in tier t of the matches: far fewer than the cities, so counted apart.
+func (s *snapshot) largerIn(sc *scratch, t int, exact uint32) int {
 	n := 0
 	for g := range int32(len(groupDefs)) {
 		if sc.tier(g, exact) == t {
