@@ -224,13 +224,9 @@ func TestAddOneAtATimeMatchesBulk(t *testing.T) {
 			t.Fatalf("group %s counts %d providers, want %d", g.Name, got, want[g.ID])
 		}
 		got := p.Sample(SampleRequest{Specs: []Spec{{LocationGroupID: g.ID}}, Count: 1000})
-		distinct := map[uuid.UUID]bool{}
-		for _, id := range got {
-			distinct[id] = true
-		}
-		if len(got) != want[g.ID] || len(distinct) != len(got) {
+		if len(got) != want[g.ID] || len(distinct(got)) != len(got) {
 			t.Fatalf("group %s samples %d providers, %d distinct, want %d", g.Name, len(got),
-				len(distinct), want[g.ID])
+				len(distinct(got)), want[g.ID])
 		}
 	}
 	if !slices.Equal(s.areas, b.areas) || !slices.Equal(s.parents, b.parents) {

@@ -545,13 +545,9 @@ func TestPoolOverAGrowingCatalog(t *testing.T) {
 				spec = Spec{LocationGroupID: id}
 			}
 			got := p.Sample(SampleRequest{Specs: []Spec{spec}, Count: len(all)})
-			distinct := map[uuid.UUID]bool{}
-			for _, id := range got {
-				distinct[id] = true
-			}
-			if want := p.Count(id, Filter{}); len(got) != want || len(distinct) != want {
+			if want := p.Count(id, Filter{}); len(got) != want || len(distinct(got)) != want {
 				t.Fatalf("step %d: %s samples %d providers, %d distinct, want %d", step,
-					s.nodes[n].name, len(got), len(distinct), want)
+					s.nodes[n].name, len(got), len(distinct(got)), want)
 			}
 		}
 	}
