@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -554,4 +555,70 @@ func TestPoolOverAGrowingCatalog(t *testing.T) {
 	if s := c.snap.Load(); s.delta == nil || s.split <= int32(len(groupDefs)) {
 		t.Fatal("the adds should have rebuilt the main index and left some in the small one")
 	}
+}
+
+// Searches, counts and samples on a pool run while the catalog grows under it and
+// providers are set at the new places, as in the engine: nothing a reader finds lies
+// outside its snapshot, and samples stay distinct.
+func TestPoolWhileCatalogGrows(t *testing.T) {
+	defer func(old int) { deltaMax = old }(deltaMax)
+	deltaMax = 100 // rebuild the main index a few times while readers run
+	defer func(v int) { hugeMatch = v }(hugeMatch)
+	hugeMatch = 64 // and take the ways for large match sets
+	places := worldPlaces(t)
+	c := NewCatalog()
+	p := NewPool(c)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for w := range 2 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 41))
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				q := Query{Text: []string{"san", "a", "", "paris france", "united"}[i%5],
+					OnlyAvailable: i%2 == 0}
+				for _, l := range p.Search(q).Locations {
+					if _, ok := c.Location(l.ID); !ok {
+						errs <- fmt.Errorf("search found %s, which Location does not", l.ID)
+						return
+					}
+				}
+				g := c.Groups()[r.IntN(len(c.Groups()))]
+				got := p.Sample(SampleRequest{Specs: []Spec{{LocationGroupID: g.ID}},
+					Count: 50, Rand: r})
+				if len(distinct(got)) != len(got) {
+					errs <- fmt.Errorf("group %s sampled %v, with repeats", g.Name, got)
+					return
+				}
+				p.Count(g.ID, Filter{})
+			}
+		})
+	}
+	r := rand.New(rand.NewPCG(42, 42))
+	var ids []uuid.UUID
+	for i := range 600 {
+		loc, err := c.Add(places[i*89%len(places)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := Provider{ClientID: uuid.New(), LocationID: loc.ID, Modes: Modes(ModePublic)}
+		if len(ids) > 0 && r.IntN(3) == 0 { // move one there instead
+			pr.ClientID = ids[r.IntN(len(ids))]
+		} else {
+			ids = append(ids, pr.ClientID)
+		}
+		mustSet(t, p, pr)
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkPool(t, p)
 }
