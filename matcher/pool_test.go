@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -568,37 +567,23 @@ func TestPoolWhileCatalogGrows(t *testing.T) {
 	places := worldPlaces(t)
 	c := NewCatalog()
 	p := NewPool(c)
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	errs := make(chan error, 4)
-	for w := range 2 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 41))
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				q := Query{Text: []string{"san", "a", "", "paris france", "united"}[i%5],
-					OnlyAvailable: i%2 == 0}
-				for _, l := range p.Search(q).Locations {
-					if _, ok := c.Location(l.ID); !ok {
-						errs <- fmt.Errorf("search found %s, which Location does not", l.ID)
-						return
-					}
-				}
-				g := c.Groups()[r.IntN(len(c.Groups()))]
-				got := p.Sample(SampleRequest{Specs: []Spec{{LocationGroupID: g.ID}},
-					Count: 50, Rand: r})
-				if len(distinct(got)) != len(got) {
-					errs <- fmt.Errorf("group %s sampled %v, with repeats", g.Name, got)
-					return
-				}
-				p.Count(g.ID, Filter{})
+	stop := runReaders(2, 41, func(r *rand.Rand, i int) error {
+		q := Query{Text: []string{"san", "a", "", "paris france", "united"}[i%5],
+			OnlyAvailable: i%2 == 0}
+		for _, l := range p.Search(q).Locations {
+			if _, ok := c.Location(l.ID); !ok {
+				return fmt.Errorf("search found %s, which Location does not", l.ID)
 			}
-		})
-	}
+		}
+		g := c.Groups()[r.IntN(len(c.Groups()))]
+		got := p.Sample(SampleRequest{Specs: []Spec{{LocationGroupID: g.ID}}, Count: 50,
+			Rand: r})
+		if len(distinct(got)) != len(got) {
+			return fmt.Errorf("group %s sampled %v, with repeats", g.Name, got)
+		}
+		p.Count(g.ID, Filter{})
+		return nil
+	})
 	r := rand.New(rand.NewPCG(42, 42))
 	var ids []uuid.UUID
 	for i := range 600 {
@@ -614,10 +599,7 @@ func TestPoolWhileCatalogGrows(t *testing.T) {
 		}
 		mustSet(t, p, pr)
 	}
-	close(done)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	checkPool(t, p)

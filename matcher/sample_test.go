@@ -351,30 +351,17 @@ func TestSampleEdgeCases(t *testing.T) {
 
 func TestPoolConcurrentUse(t *testing.T) {
 	f := newSampleFixture(t, 300)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	errs := make(chan error, 8)
-	for w := range 2 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 9))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				excl := []uuid.UUID{f.all[r.IntN(len(f.all))].ClientID}
-				got := f.p.Sample(SampleRequest{Specs: f.overlapping(), Count: 5, Exclude: excl,
-					Rand: r})
-				if len(distinct(got)) != len(got) || slices.Contains(got, excl[0]) {
-					errs <- fmt.Errorf("sample %v repeats or holds the excluded %s", got, excl[0])
-					return
-				}
-				f.p.Search(Query{Text: "lisb", OnlyAvailable: true})
-				f.p.Count(f.country.ID, Filter{})
-			}
-		})
-	}
+	stop := runReaders(2, 9, func(r *rand.Rand, _ int) error {
+		excl := []uuid.UUID{f.all[r.IntN(len(f.all))].ClientID}
+		got := f.p.Sample(SampleRequest{Specs: f.overlapping(), Count: 5, Exclude: excl,
+			Rand: r})
+		if len(distinct(got)) != len(got) || slices.Contains(got, excl[0]) {
+			return fmt.Errorf("sample %v repeats or holds the excluded %s", got, excl[0])
+		}
+		f.p.Search(Query{Text: "lisb", OnlyAvailable: true})
+		f.p.Count(f.country.ID, Filter{})
+		return nil
+	})
 	r := rand.New(rand.NewPCG(8, 8))
 	for i := range 20000 {
 		pr := f.all[r.IntN(len(f.all))]
@@ -389,11 +376,40 @@ func TestPoolConcurrentUse(t *testing.T) {
 			mustSet(t, f.p, pr)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// runReaders calls step again and again on n goroutines, each with its own random
+// source seeded from w and seed and a count of its calls, until the returned stop is
+// called. stop waits for them and returns the first error a step returned; a reader
+// that fails stops.
+func runReaders(n int, seed uint64, step func(r *rand.Rand, i int) error) (stop func() error) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	errs := make(chan error, n)
+	for w := range n {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), seed))
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := step(r, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	return func() error {
+		close(done)
+		wg.Wait()
+		close(errs)
+		return <-errs // nil when none failed
 	}
 }
 
